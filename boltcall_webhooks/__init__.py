@@ -1,0 +1,93 @@
+"""Verify Boltcall webhooks and get typed events.
+
+Quick start::
+
+    from boltcall_webhooks import construct_event
+
+    event = construct_event(raw_body, headers.get("X-Boltcall-Signature"), secret)
+
+Framework adapters live in ``boltcall_webhooks.flask``, ``boltcall_webhooks.django``
+and ``boltcall_webhooks.starlette``; this package imports none of them.
+"""
+
+from __future__ import annotations
+
+from boltcall_webhooks._errors import (
+    ConfigurationError,
+    InvalidSignatureError,
+    MissingSignatureError,
+    PayloadError,
+    PayloadTooLargeError,
+    SignatureError,
+    StaleEventError,
+    WebhookError,
+)
+from boltcall_webhooks._events import (
+    Appointment,
+    AppointmentBookedEvent,
+    Call,
+    CallCompletedEvent,
+    Event,
+    EventType,
+    Lead,
+    MissedCallEvent,
+    NewLeadEvent,
+    Review,
+    ReviewReceivedEvent,
+    UnknownEvent,
+)
+from boltcall_webhooks._parsing import parse_event
+from boltcall_webhooks._secrets import SECRET_ENV_VAR, Secret, Secrets
+from boltcall_webhooks._signing import (
+    SIGNATURE_HEADER,
+    is_valid_signature,
+    sign,
+    verify_signature,
+)
+from boltcall_webhooks._verifier import DEFAULT_MAX_BODY_SIZE, Clock, Verifier, construct_event
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_MAX_BODY_SIZE",
+    "SECRET_ENV_VAR",
+    "SIGNATURE_HEADER",
+    "Appointment",
+    "AppointmentBookedEvent",
+    "Call",
+    "CallCompletedEvent",
+    "Clock",
+    "ConfigurationError",
+    "Event",
+    "EventType",
+    "InvalidSignatureError",
+    "Lead",
+    "MissedCallEvent",
+    "MissingSignatureError",
+    "NewLeadEvent",
+    "PayloadError",
+    "PayloadTooLargeError",
+    "Review",
+    "ReviewReceivedEvent",
+    "Secret",
+    "Secrets",
+    "SignatureError",
+    "StaleEventError",
+    "UnknownEvent",
+    "Verifier",
+    "WebhookError",
+    "__version__",
+    "construct_event",
+    "is_valid_signature",
+    "parse_event",
+    "sign",
+    "verify_signature",
+]
+
+# Errors and events are documented (and reported in tracebacks) under the
+# public package, not the private module that defines them.
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type) and _obj.__module__.startswith("boltcall_webhooks._"):
+        _obj.__module__ = __name__
+del _name, _obj

@@ -1,0 +1,181 @@
+"""The HTTP face of verification, shared by every adapter.
+
+One table maps each library error to a status and a JSON body, so the Flask,
+Django and Starlette adapters cannot drift apart:
+
+=============================  ======  ==============================
+error                          status  body
+=============================  ======  ==============================
+MissingSignatureError          401     ``{"error": "Missing signature"}``
+InvalidSignatureError          401     ``{"error": "Invalid signature"}``
+StaleEventError                401     ``{"error": "Stale event"}``
+PayloadTooLargeError           413     ``{"error": "Payload too large"}``
+PayloadError                   400     ``{"error": "Invalid payload"}``
+ConfigurationError             500     ``{"error": "Webhook receiver misconfigured"}``
+(method other than POST)       405     ``{"error": "Method not allowed"}``
+=============================  ======  ==============================
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+from boltcall_webhooks._errors import (
+    ConfigurationError,
+    MissingSignatureError,
+    PayloadError,
+    PayloadTooLargeError,
+    SignatureError,
+    StaleEventError,
+    WebhookError,
+)
+from boltcall_webhooks._secrets import SECRET_ENV_VAR
+from boltcall_webhooks._verifier import Verifier
+
+if TYPE_CHECKING:
+    from boltcall_webhooks._secrets import Secrets
+
+__all__ = [
+    "METHOD_NOT_ALLOWED",
+    "Rejection",
+    "VerifierSource",
+    "parse_content_length",
+    "rejection_for",
+]
+
+logger = logging.getLogger("boltcall_webhooks")
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """An HTTP answer refusing a webhook request before user code runs.
+
+    Attributes:
+        status: The HTTP status code.
+        message: The short, secret-free message sent as ``{"error": message}``.
+        headers: Extra response headers (``Allow`` for 405).
+    """
+
+    status: int
+    message: str
+    headers: tuple[tuple[str, str], ...] = field(default=())
+
+    @property
+    def body(self) -> bytes:
+        """The JSON response body, ``{"error": message}``."""
+        return json.dumps({"error": self.message}).encode("utf-8")
+
+    @property
+    def content_type(self) -> str:
+        """The response content type."""
+        return "application/json"
+
+
+METHOD_NOT_ALLOWED: Final = Rejection(405, "Method not allowed", (("Allow", "POST"),))
+"""The answer to anything but ``POST`` on a guarded route or path."""
+
+_MISSING: Final = Rejection(401, "Missing signature")
+_INVALID: Final = Rejection(401, "Invalid signature")
+_STALE: Final = Rejection(401, "Stale event")
+_TOO_LARGE: Final = Rejection(413, "Payload too large")
+_BAD_PAYLOAD: Final = Rejection(400, "Invalid payload")
+_MISCONFIGURED: Final = Rejection(500, "Webhook receiver misconfigured")
+_BAD_LENGTH: Final = Rejection(400, "Invalid Content-Length")
+
+
+def rejection_for(error: WebhookError) -> Rejection:
+    """Map a library error to its HTTP answer, logging it without secrets or body.
+
+    A :class:`ConfigurationError` is logged at ERROR level (it needs a fix);
+    request errors at INFO level.
+    """
+    if isinstance(error, ConfigurationError):
+        logger.error("Webhook request refused with 500: %s", error)
+        return _MISCONFIGURED
+    logger.info("Webhook request refused: %s: %s", type(error).__name__, error)
+    if isinstance(error, MissingSignatureError):
+        return _MISSING
+    if isinstance(error, StaleEventError):
+        return _STALE
+    if isinstance(error, SignatureError):
+        return _INVALID
+    if isinstance(error, PayloadTooLargeError):
+        return _TOO_LARGE
+    if isinstance(error, PayloadError):
+        return _BAD_PAYLOAD
+    return _MISCONFIGURED  # pragma: no cover - every WebhookError is handled above
+
+
+def parse_content_length(value: str | None) -> int | None | Rejection:
+    """Read a ``Content-Length`` header: ``None`` when absent, a 400 when invalid."""
+    if value is None or value == "":
+        return None
+    text = value.strip()
+    if not text.isdigit() or not text.isascii():
+        return _BAD_LENGTH
+    return int(text)
+
+
+class VerifierSource:
+    """Builds the adapter's :class:`Verifier` from its argument, settings or environment.
+
+    Secrets come from the adapter's ``secrets`` argument, else from the
+    framework's setting (``settings_lookup()``), else from
+    ``BOLTCALL_WEBHOOK_SECRET``. The verifier is built on first use (settings
+    may load after the adapter is created) and kept; a missing secret raises
+    :class:`ConfigurationError` at every request until it is fixed, so the
+    adapter answers 500 rather than accepting anything.
+    """
+
+    __slots__ = ("_cache_key", "_fixed", "_options", "_settings_lookup", "_verifier")
+
+    def __init__(
+        self,
+        secrets: Secrets | None,
+        options: Mapping[str, Any],
+        settings_lookup: Callable[[], Secrets | None] | None = None,
+    ) -> None:
+        unknown = set(options) - {"tolerance", "max_body_size", "strict", "clock"}
+        if unknown:
+            msg = f"Unknown option(s): {', '.join(sorted(unknown))}."
+            raise TypeError(msg)
+        self._options = dict(options)
+        self._settings_lookup = settings_lookup
+        self._verifier: Verifier | None = None
+        self._cache_key: object = None
+        self._fixed = secrets is not None
+        if secrets is not None:
+            # An explicit argument is checked now: a bad one fails at start-up.
+            self._verifier = Verifier(secrets, **self._options)
+
+    def get(self) -> Verifier:
+        """Return the verifier for the current configuration.
+
+        Settings and the environment are read on every call (a test or a
+        deploy may change them); the verifier is rebuilt only when they change.
+
+        Raises:
+            ConfigurationError: No usable secret is configured anywhere.
+        """
+        if self._fixed and self._verifier is not None:
+            return self._verifier
+        configured = self._settings_lookup() if self._settings_lookup is not None else None
+        key: object = ("settings", configured)
+        if configured is None:
+            key = ("env", os.environ.get(SECRET_ENV_VAR))
+        if self._verifier is not None and key == self._cache_key:
+            return self._verifier
+        if configured is None:
+            verifier = Verifier(None, **self._options)
+        elif isinstance(configured, str) and not configured.strip():
+            msg = f"The {SECRET_ENV_VAR} setting is empty."
+            raise ConfigurationError(msg)
+        else:
+            verifier = Verifier(configured, **self._options)
+        self._verifier, self._cache_key = verifier, key
+        return verifier

@@ -1,0 +1,288 @@
+"""Verify, then parse: :func:`construct_event` and the :class:`Verifier`."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Final
+
+from boltcall_webhooks._errors import (
+    ConfigurationError,
+    InvalidSignatureError,
+    PayloadTooLargeError,
+    StaleEventError,
+)
+from boltcall_webhooks._parsing import parse_event
+from boltcall_webhooks._secrets import resolve_secrets, secrets_from_env
+from boltcall_webhooks._signing import (
+    SIGNATURE_HEADER,
+    check_body,
+    decode_signature,
+    matching_keys,
+    mismatch_error,
+)
+
+if TYPE_CHECKING:
+    from boltcall_webhooks._events import Event
+    from boltcall_webhooks._secrets import KeyRing, Secrets
+
+__all__ = ["DEFAULT_MAX_BODY_SIZE", "Clock", "Verifier", "construct_event"]
+
+DEFAULT_MAX_BODY_SIZE: Final = 1024 * 1024
+"""The default largest body accepted: 1 MiB."""
+
+Clock = Callable[[], datetime]
+"""A callable returning the current time as an aware ``datetime``."""
+
+_HEADER_KEY: Final = SIGNATURE_HEADER.lower()
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def construct_event(
+    body: bytes,
+    signature: str | None,
+    secrets: Secrets,
+    *,
+    tolerance: float | timedelta | None = None,
+    strict: bool = False,
+    clock: Clock | None = None,
+) -> Event:
+    """Verify the signature of a webhook request, then parse its event.
+
+    Args:
+        body: The raw request body, exactly as received.
+        signature: The ``X-Boltcall-Signature`` header value (``None`` when absent).
+        secrets: One secret, a sequence of secrets (rotation), or a mapping
+            ``event type -> secret(s)``. With a mapping, the event type in the
+            verified body must be one that the matching secret is registered for.
+        tolerance: When set, refuse an event whose envelope timestamp is further
+            than this from now, in the past or the future (seconds or
+            ``timedelta``; ``0`` means zero seconds). ``None`` (default) is off,
+            because dashboard re-sends keep the original timestamp.
+        strict: Refuse a known field of the wrong JSON type instead of setting
+            it to ``None`` with a warning.
+        clock: Returns "now" for the tolerance check (default: the current UTC time).
+
+    Returns:
+        The typed event.
+
+    Raises:
+        MissingSignatureError: No signature (HTTP 401 in adapters).
+        InvalidSignatureError: A malformed or wrong signature, or a secret used
+            for an event type it is not registered for (401).
+        StaleEventError: The timestamp is outside ``tolerance`` (401).
+        PayloadError: The verified body is not a JSON event envelope (400).
+        ConfigurationError: The secrets or options are invalid (500).
+        TypeError: ``body`` is not bytes.
+    """
+    return _construct(
+        resolve_secrets(secrets), body, signature, _window(tolerance), strict, clock
+    )
+
+
+class Verifier:
+    """Holds the webhook configuration and checks requests against it.
+
+    Build one at start-up and share it: it is immutable and thread-safe.
+
+    Args:
+        secrets: One secret, a sequence of secrets, or a mapping
+            ``event type -> secret(s)``. ``None`` reads ``BOLTCALL_WEBHOOK_SECRET``
+            (comma-separated for several).
+        tolerance: See :func:`construct_event`; ``None`` (default) is off.
+        max_body_size: Bodies larger than this many bytes are refused with
+            :class:`PayloadTooLargeError` before any hashing; ``None`` disables
+            the cap (not advised).
+        strict: See :func:`construct_event`.
+        clock: See :func:`construct_event`.
+
+    Raises:
+        ConfigurationError: No secret is configured, or an option is invalid.
+    """
+
+    __slots__ = ("_clock", "_max_body_size", "_ring", "_strict", "_tolerance")
+
+    def __init__(
+        self,
+        secrets: Secrets | None = None,
+        *,
+        tolerance: float | timedelta | None = None,
+        max_body_size: int | None = DEFAULT_MAX_BODY_SIZE,
+        strict: bool = False,
+        clock: Clock | None = None,
+    ) -> None:
+        self._ring: KeyRing = resolve_secrets(secrets_from_env() if secrets is None else secrets)
+        self._tolerance = _window(tolerance)
+        if max_body_size is not None and (
+            isinstance(max_body_size, bool)
+            or not isinstance(max_body_size, int)
+            or max_body_size < 0
+        ):
+            msg = f"max_body_size must be a non-negative int or None; got {max_body_size!r}."
+            raise ConfigurationError(msg)
+        self._max_body_size = max_body_size
+        self._strict = bool(strict)
+        if clock is not None and not callable(clock):
+            msg = "clock must be a callable returning an aware datetime."
+            raise ConfigurationError(msg)
+        self._clock = clock
+
+    @property
+    def tolerance(self) -> timedelta | None:
+        """The timestamp tolerance, or ``None`` when the check is off."""
+        return self._tolerance
+
+    @property
+    def max_body_size(self) -> int | None:
+        """The largest body accepted, in bytes (``None``: no cap)."""
+        return self._max_body_size
+
+    @property
+    def strict(self) -> bool:
+        """Whether a known field of the wrong type is refused."""
+        return self._strict
+
+    def __repr__(self) -> str:
+        return (
+            f"Verifier(<{len(self._ring.keys)} secret(s) hidden>, tolerance={self._tolerance!r}, "
+            f"max_body_size={self._max_body_size!r}, strict={self._strict!r})"
+        )
+
+    def check_size(self, size: int) -> None:
+        """Refuse a body of ``size`` bytes (read or announced) above the cap.
+
+        Raises:
+            PayloadTooLargeError: ``size`` exceeds ``max_body_size``.
+        """
+        limit = self._max_body_size
+        if limit is not None and size > limit:
+            msg = f"The body is {size} bytes; the limit is {limit} bytes (max_body_size)."
+            raise PayloadTooLargeError(msg, max_body_size=limit, size=size)
+
+    def verify(self, body: bytes, signature: str | None) -> None:
+        """Check the signature only (no parsing); see :func:`verify_signature`.
+
+        Raises:
+            PayloadTooLargeError: The body is larger than ``max_body_size``.
+            MissingSignatureError: No signature.
+            InvalidSignatureError: A malformed or wrong signature.
+        """
+        check_body(body)
+        self.check_size(len(body))
+        expected = decode_signature(signature)
+        if not any(matching_keys(self._ring, body, expected)):
+            raise mismatch_error()
+
+    def construct_event(self, body: bytes, signature: str | None) -> Event:
+        """Verify, then parse; see :func:`construct_event` for the errors.
+
+        Raises:
+            PayloadTooLargeError: The body is larger than ``max_body_size`` (413).
+        """
+        check_body(body)
+        self.check_size(len(body))
+        return _construct(
+            self._ring, body, signature, self._tolerance, self._strict, self._clock
+        )
+
+    def construct_event_from_headers(self, headers: Mapping[str, str], body: bytes) -> Event:
+        """Like :meth:`construct_event`, finding ``X-Boltcall-Signature`` in ``headers``.
+
+        The header name is matched case-insensitively. Two different values
+        under spellings of the name are refused as :class:`InvalidSignatureError`.
+        """
+        return self.construct_event(body, find_signature(headers))
+
+
+def find_signature(headers: Mapping[str, str]) -> str | None:
+    """Find the signature header in a mapping, ignoring the case of the name.
+
+    Raises:
+        InvalidSignatureError: Several different values are present.
+    """
+    direct = headers.get(SIGNATURE_HEADER)
+    found: list[str] = [] if direct is None else [direct]
+    for name, value in headers.items():
+        if isinstance(name, str) and name.lower() == _HEADER_KEY and name != SIGNATURE_HEADER:
+            found.append(value)
+    if len(set(map(repr, found))) > 1:
+        msg = f"Several different {SIGNATURE_HEADER} headers were sent."
+        raise InvalidSignatureError(msg)
+    return found[0] if found else None
+
+
+def _construct(
+    ring: KeyRing,
+    body: bytes,
+    signature: str | None,
+    window: timedelta | None,
+    strict: bool,  # noqa: FBT001
+    clock: Clock | None,
+) -> Event:
+    expected = decode_signature(signature)
+    check_body(body)
+    matches = matching_keys(ring, body, expected)
+    if not any(matches):
+        raise mismatch_error()
+    event = parse_event(body, strict=strict)
+    scopes = ring.scopes
+    if scopes is not None and not any(
+        matched and event.type in scope for matched, scope in zip(matches, scopes)
+    ):
+        msg = (
+            f"The signature was made with a secret that is not registered for {event.type!r} "
+            "events. Each webhook subscription has its own secret: map each event type to "
+            "the secret of its own subscription."
+        )
+        raise InvalidSignatureError(msg)
+    if window is not None:
+        _check_fresh(event.timestamp, window, clock)
+    return event
+
+
+def _window(tolerance: float | timedelta | None) -> timedelta | None:
+    if tolerance is None:
+        return None
+    if isinstance(tolerance, timedelta):
+        window = tolerance
+    elif isinstance(tolerance, (int, float)) and not isinstance(tolerance, bool):
+        if not math.isfinite(tolerance):
+            msg = "tolerance must be a finite number of seconds, a timedelta or None."
+            raise ConfigurationError(msg)
+        try:
+            window = timedelta(seconds=tolerance)
+        except OverflowError:
+            msg = "tolerance is too large; use None to turn the check off."
+            raise ConfigurationError(msg) from None
+    else:
+        msg = f"tolerance must be seconds, a timedelta or None; got {type(tolerance).__name__}."
+        raise ConfigurationError(msg)
+    if window < timedelta(0):
+        msg = "tolerance must not be negative."
+        raise ConfigurationError(msg)
+    return window
+
+
+def _check_fresh(timestamp: datetime, window: timedelta, clock: Clock | None) -> None:
+    now = _utc_now() if clock is None else clock()
+    if not isinstance(now, datetime) or now.utcoffset() is None:
+        msg = "clock must return an aware datetime (for example datetime.now(timezone.utc))."
+        raise ConfigurationError(msg)
+    age = now - timestamp
+    if age > window:
+        msg = (
+            f"The event timestamp {timestamp.isoformat()} is {age.total_seconds():.0f}s old, "
+            f"more than the tolerance of {window.total_seconds():g}s."
+        )
+        raise StaleEventError(msg, timestamp=timestamp, now=now, tolerance=window)
+    if -age > window:
+        msg = (
+            f"The event timestamp {timestamp.isoformat()} is {(-age).total_seconds():.0f}s in "
+            f"the future, more than the tolerance of {window.total_seconds():g}s; "
+            "check this server's clock."
+        )
+        raise StaleEventError(msg, timestamp=timestamp, now=now, tolerance=window)

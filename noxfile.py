@@ -1,0 +1,98 @@
+"""Development tasks: ``nox`` runs the default set (what CI runs), ``nox -l`` lists them.
+
+Every session installs the package from this checkout into a fresh virtual
+environment (not an editable install), so the tests exercise the package as
+users install it.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pathlib
+
+import nox
+
+ROOT = pathlib.Path(__file__).parent
+PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
+PYTHONS = nox.project.python_versions(PYPROJECT)
+LATEST = PYTHONS[-1]
+QUICK = os.environ.get("CI") == "true" or os.environ.get("BOLTCALL_QUICK") == "1"
+
+nox.needs_version = ">=2024.3.2"
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.error_on_missing_interpreters = True
+nox.options.reuse_venv = "no"
+nox.options.sessions = ["tests", "lint", "typing", "bench"]
+
+
+def _expose_pyenv_interpreters() -> None:
+    """Put pyenv-installed interpreters of the supported versions on PATH (appended)."""
+    root = pathlib.Path(os.environ.get("PYENV_ROOT", pathlib.Path.home() / ".pyenv"))
+    extra = []
+    for version in PYTHONS:
+        for candidate in sorted(glob.glob(str(root / "versions" / f"{version}.*" / "bin"))):
+            if pathlib.Path(candidate, f"python{version}").exists():
+                extra.append(candidate)
+                break
+    if extra:
+        os.environ["PATH"] = os.pathsep.join([os.environ.get("PATH", ""), *extra])
+
+
+_expose_pyenv_interpreters()
+
+TEST_DEPS = ["pytest>=8", "hypothesis>=6.100"]
+
+
+def _install_package(session: nox.Session, extras: str = "") -> None:
+    session.install(f".{extras}")
+
+
+@nox.session(python=PYTHONS)
+def tests(session: nox.Session) -> None:
+    """Core test suite on every supported Python, with no web framework installed."""
+    _install_package(session, "[hypothesis]")
+    session.install(*TEST_DEPS)
+    session.run(
+        "pytest",
+        "tests",
+        "--ignore=tests/adapters",
+        "--ignore=tests/servers",
+        "--ignore=tests/typing",
+        *session.posargs,
+        env={"BOLTCALL_EXPECT_INSTALLED": "1"},
+    )
+
+
+@nox.session(python=LATEST)
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format; build the sdist and wheel and check them with twine."""
+    session.install("ruff>=0.8", "build", "twine")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    dist = session.create_tmp()
+    session.run("python", "-m", "build", "--outdir", dist, silent=True)
+    session.run("twine", "check", "--strict", *glob.glob(os.path.join(dist, "*")))
+
+
+@nox.session(python=LATEST)
+def typing(session: nox.Session) -> None:
+    """mypy --strict, pyright (strict) and pyright --verifytypes on the package and type tests."""
+    _install_package(session, "[flask,django,starlette,hypothesis]")
+    session.install(
+        "mypy>=1.11", "pyright[nodejs]>=1.1.380", "django-stubs>=5", "fastapi", *TEST_DEPS
+    )
+    session.run("mypy", "boltcall_webhooks", "tests/typing")
+    session.run("pyright")
+    session.run("pyright", "--verifytypes", "boltcall_webhooks", "--ignoreexternal")
+
+
+@nox.session(python=LATEST)
+def bench(session: nox.Session) -> None:
+    """Benchmarks against the HMAC floor and the peers (quick mode in CI: BOLTCALL_QUICK=1)."""
+    _install_package(session)
+    session.install(
+        "stripe", "standardwebhooks", "svix", "slack_sdk", "gidgethub", "typing-extensions"
+    )
+    args = ["--quick"] if QUICK else []
+    session.run("python", "tests/bench/bench_core.py", *args, *session.posargs)
