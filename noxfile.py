@@ -23,7 +23,7 @@ nox.needs_version = ">=2024.3.2"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.error_on_missing_interpreters = True
 nox.options.reuse_venv = "no"
-nox.options.sessions = ["tests", "lint", "typing", "bench"]
+nox.options.sessions = ["tests", "lint", "typing", "adapters", "servers", "bench"]
 
 
 def _expose_pyenv_interpreters() -> None:
@@ -96,3 +96,72 @@ def bench(session: nox.Session) -> None:
     )
     args = ["--quick"] if QUICK else []
     session.run("python", "tests/bench/bench_core.py", *args, *session.posargs)
+
+
+ADAPTER_DEPS = {
+    "flask": ["flask[async]"],
+    "django": ["django"],
+    "starlette": ["starlette", "fastapi", "httpx"],
+}
+
+
+@nox.session(python=LATEST)
+@nox.parametrize("framework", list(ADAPTER_DEPS))
+def adapters(session: nox.Session, framework: str) -> None:
+    """One adapter's tests on the newest framework release, with its own test client."""
+    _install_package(session, f"[{framework}]")
+    session.install(*ADAPTER_DEPS[framework], *TEST_DEPS)
+    session.run(
+        "pytest",
+        f"tests/adapters/{framework}",
+        *session.posargs,
+        env={"BOLTCALL_EXPECT_INSTALLED": "1"},
+    )
+
+
+MATRIX = [
+    # (python, framework, requirement)
+    ("3.10", "flask", "flask[async]>=2.3,<2.4"),
+    (LATEST, "flask", "flask[async]>=3,<4"),
+    ("3.10", "django", "django>=4.2,<5"),
+    (LATEST, "django", "django>=5.2,<5.3"),
+    (LATEST, "django", "django>=6,<7"),
+    ("3.10", "starlette", "fastapi==0.115.*"),
+    (LATEST, "starlette", "starlette>=1,<2"),
+]
+
+
+@nox.session(python=False, default=False)
+@nox.parametrize(
+    ("python", "framework", "requirement"),
+    MATRIX,
+    ids=[f"{fw}-{req.split(',')[0].replace('[async]', '')}-py{py}" for py, fw, req in MATRIX],
+)
+def matrix(session: nox.Session, python: str, framework: str, requirement: str) -> None:
+    """Adapter tests over the supported framework versions (not run by default)."""
+    venv = session.create_tmp()
+    env_dir = os.path.join(venv, "venv")
+    session.run("uv", "venv", "--quiet", "--python", python, env_dir, external=True)
+    py = os.path.join(env_dir, "bin", "python")
+    extra = ["httpx"] if framework == "starlette" else []
+    if framework == "starlette" and requirement.startswith("starlette"):
+        extra.append("fastapi")
+    session.run(
+        "uv", "pip", "install", "--quiet", "--python", py, ".", requirement, *extra, *TEST_DEPS,
+        external=True,
+    )
+    session.run(
+        py, "-m", "pytest", f"tests/adapters/{framework}", "-p", "no:cacheprovider",
+        external=True,
+    )
+
+
+@nox.session(python=LATEST)
+def servers(session: nox.Session) -> None:
+    """Real servers on 127.0.0.1: gunicorn (Flask, Django) and uvicorn (Starlette, FastAPI, Django ASGI)."""
+    _install_package(session, "[flask,django,starlette]")
+    session.install("fastapi", "httpx", "gunicorn", "uvicorn", *TEST_DEPS)
+    session.run(
+        "pytest", "tests/servers", "-m", "servers", *session.posargs,
+        env={"BOLTCALL_EXPECT_INSTALLED": "1"},
+    )
