@@ -84,10 +84,15 @@ __all__ = [
     "verify_signature",
 ]
 
-# Errors and events are documented (and reported in tracebacks) under the
-# public package, not the private module that defines them.
-for _name in __all__:
-    _obj = globals()[_name]
-    if isinstance(_obj, type) and _obj.__module__.startswith("boltcall_webhooks._"):
-        _obj.__module__ = __name__
-del _name, _obj
+
+def _publish() -> None:
+    """Show public classes under the package, not the private module defining them."""
+    namespace = globals()
+    for name in __all__:
+        obj = namespace[name]
+        if isinstance(obj, type) and obj.__module__.startswith(f"{__name__}._"):
+            obj.__module__ = __name__
+
+
+_publish()
+del _publish

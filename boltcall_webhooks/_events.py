@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any, Final, Literal, TypeAlias, Union
+from typing import Any, Final, Literal, TypeAlias
 
 __all__ = [
     "Appointment",
@@ -295,12 +295,12 @@ class UnknownEvent:
     raw: Mapping[str, Any] = field(repr=False)
 
 
-Event: TypeAlias = Union[
-    NewLeadEvent,
-    MissedCallEvent,
-    AppointmentBookedEvent,
-    CallCompletedEvent,
-    ReviewReceivedEvent,
-    UnknownEvent,
-]
+Event: TypeAlias = (
+    NewLeadEvent
+    | MissedCallEvent
+    | AppointmentBookedEvent
+    | CallCompletedEvent
+    | ReviewReceivedEvent
+    | UnknownEvent
+)
 """Any event :func:`construct_event` can return; narrow it with ``isinstance`` or ``match``."""

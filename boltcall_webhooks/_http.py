@@ -111,7 +111,7 @@ def rejection_for(error: WebhookError) -> Rejection:
     return _MISCONFIGURED  # pragma: no cover - every WebhookError is handled above
 
 
-def parse_content_length(value: str | None) -> int | None | Rejection:
+def parse_content_length(value: str | None) -> int | Rejection | None:
     """Read a ``Content-Length`` header: ``None`` when absent, a 400 when invalid."""
     if value is None or value == "":
         return None

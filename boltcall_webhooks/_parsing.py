@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import fields
 from datetime import datetime, timedelta, timezone
 from types import MappingProxyType
-from typing import Any, Final, NoReturn
+from typing import Any, Final, NoReturn, cast
 
 from boltcall_webhooks._errors import PayloadError
 from boltcall_webhooks._events import (
@@ -58,7 +58,7 @@ def parse_timestamp(value: str) -> datetime:
     if match is None:
         msg = "not an ISO-8601 date and time"
         raise ValueError(msg)
-    year, month, day, hour, minute, second, fraction, zulu, sign, off_h, off_m = match.groups()
+    year, month, day, hour, minute, second, fraction, _zulu, sign, off_h, off_m = match.groups()
     zone = timezone.utc
     if sign is not None:
         offset = timedelta(hours=int(off_h), minutes=int(off_m or 0))
@@ -121,7 +121,9 @@ def _field_checks(resource: type) -> dict[str, Callable[[object], object]]:
     return {f.name: _CHECKS[f.type] for f in fields(resource) if f.name not in skip}
 
 
-_RESOURCES: Final = {
+_Spec = tuple[Callable[..., Event], Callable[..., object], dict[str, Callable[[object], object]]]
+
+_RESOURCES: Final[dict[str, _Spec]] = {
     "new_lead": (NewLeadEvent, Lead, _field_checks(Lead)),
     "missed_call": (MissedCallEvent, Call, _field_checks(Call)),
     "appointment_booked": (AppointmentBookedEvent, Appointment, _field_checks(Appointment)),
@@ -141,7 +143,7 @@ def _refuse_constant(name: str) -> NoReturn:
 def _decode(body: object) -> tuple[object, bytes]:
     """Decode ``body`` into a JSON value, returning it with the raw bytes."""
     if isinstance(body, (bytes, bytearray, memoryview)):
-        raw = bytes(body)
+        raw = bytes(cast("bytes", body))
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
@@ -150,7 +152,7 @@ def _decode(body: object) -> tuple[object, bytes]:
         text = body
         raw = body.encode("utf-8", "surrogatepass")
     elif isinstance(body, Mapping):
-        return dict(body), b""  # pyright: ignore[reportUnknownArgumentType]
+        return dict(cast("Mapping[str, Any]", body)), b""
     else:
         msg = f"parse_event() takes bytes, str or a mapping; got {type(body).__name__}."
         raise TypeError(msg)
@@ -181,39 +183,34 @@ def parse_event(body: bytes | str | Mapping[str, Any], *, strict: bool = False) 
             strict mode, a known field has the wrong type; ``path`` names it).
         TypeError: ``body`` is of none of the accepted types.
     """
-    envelope, raw = _decode(body)
-    if not isinstance(envelope, dict):
+    decoded, raw = _decode(body)
+    if not isinstance(decoded, dict):
         raise PayloadError("The body is not a JSON object envelope.", body=raw)
+    envelope = cast("dict[str, Any]", decoded)
     event_type = envelope.get("event")
     if not isinstance(event_type, str):
-        raise PayloadError(
-            "The envelope has no string 'event'.", body=raw, path="event"
-        )
+        raise PayloadError("The envelope has no string 'event'.", body=raw, path="event")
     stamp = envelope.get("timestamp")
     try:
         timestamp = parse_timestamp(stamp) if isinstance(stamp, str) else None
     except ValueError:
         timestamp = None
     if timestamp is None:
-        raise PayloadError(
-            "The envelope has no ISO-8601 'timestamp'.", body=raw, path="timestamp"
-        )
-    data = envelope.get("data")
-    if not isinstance(data, dict):
+        raise PayloadError("The envelope has no ISO-8601 'timestamp'.", body=raw, path="timestamp")
+    if not isinstance(envelope.get("data"), dict):
         raise PayloadError("The envelope has no object 'data'.", body=raw, path="data")
-    frozen: Mapping[str, Any] = MappingProxyType(envelope)  # pyright: ignore[reportUnknownArgumentType]
+    data = cast("dict[str, Any]", envelope["data"])
+    frozen: Mapping[str, Any] = MappingProxyType(envelope)
     spec = _RESOURCES.get(event_type)
     if spec is not None:
         event_cls, resource_cls, checks = spec
         resource_id = data.get("id")
         if isinstance(resource_id, str):
-            values = _check_fields(data, checks, strict, raw)  # pyright: ignore[reportUnknownArgumentType]
+            values = _check_fields(data, checks, strict, raw)
             resource = resource_cls(**values)
-            return event_cls(timestamp=timestamp, data=resource, raw=frozen)  # type: ignore[arg-type]
+            return event_cls(timestamp=timestamp, data=resource, raw=frozen)
         if strict:
-            raise PayloadError(
-                "The resource has no string 'id'.", body=raw, path="data.id"
-            )
+            raise PayloadError("The resource has no string 'id'.", body=raw, path="data.id")
         logger.warning(
             "A verified %r event has no string data.id; it is delivered as UnknownEvent.",
             event_type,
@@ -221,7 +218,7 @@ def parse_event(body: bytes | str | Mapping[str, Any], *, strict: bool = False) 
     return UnknownEvent(
         type=event_type,
         timestamp=timestamp,
-        data=MappingProxyType(data),  # pyright: ignore[reportUnknownArgumentType]
+        data=MappingProxyType(data),
         raw=frozen,
     )
 
@@ -229,7 +226,7 @@ def parse_event(body: bytes | str | Mapping[str, Any], *, strict: bool = False) 
 def _check_fields(
     data: dict[str, Any],
     checks: dict[str, Callable[[object], object]],
-    strict: bool,  # noqa: FBT001
+    strict: bool,
     raw: bytes,
 ) -> dict[str, Any]:
     values: dict[str, Any] = {}

@@ -11,7 +11,7 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, TypeAlias, Union
+from typing import Final, TypeAlias
 
 from boltcall_webhooks._errors import ConfigurationError
 
@@ -19,13 +19,13 @@ __all__ = ["SECRET_ENV_VAR", "KeyRing", "Secret", "Secrets", "resolve_secrets", 
 
 logger = logging.getLogger("boltcall_webhooks")
 
-SECRET_ENV_VAR: Final = "BOLTCALL_WEBHOOK_SECRET"
+SECRET_ENV_VAR: Final = "BOLTCALL_WEBHOOK_SECRET"  # noqa: S105 - a name, not a secret
 """The environment variable read when no secret is given (comma-separated for several)."""
 
-Secret: TypeAlias = Union[str, bytes]
+Secret: TypeAlias = str | bytes
 """One webhook secret, as issued by Boltcall (``str``) or already encoded (``bytes``)."""
 
-Secrets: TypeAlias = Union[Secret, Sequence[Secret], Mapping[str, Union[Secret, Sequence[Secret]]]]
+Secrets: TypeAlias = Secret | Sequence[Secret] | Mapping[str, Secret | Sequence[Secret]]
 """One secret, several secrets (rotation), or a mapping ``event type -> secret(s)``."""
 
 _KNOWN_EVENT_TYPES: Final = frozenset(
@@ -90,9 +90,7 @@ def secrets_from_env(environ: Mapping[str, str] | None = None) -> tuple[str, ...
         )
     parts = tuple(value.split(","))
     if any(not part.strip() for part in parts):
-        raise ConfigurationError(
-            f"{SECRET_ENV_VAR} has an empty entry; remove the stray comma."
-        )
+        raise ConfigurationError(f"{SECRET_ENV_VAR} has an empty entry; remove the stray comma.")
     return parts
 
 
@@ -160,9 +158,7 @@ def _encode(value: object, where: str) -> bytes:
     elif isinstance(value, bytes):
         key = value
     else:
-        raise ConfigurationError(
-            f"{where} must be str or bytes; got {type(value).__name__}."
-        )
+        raise ConfigurationError(f"{where} must be str or bytes; got {type(value).__name__}.")
     if not key.strip():
         raise ConfigurationError(f"{where} is empty or only whitespace.")
     if key != key.strip():

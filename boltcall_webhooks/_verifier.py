@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, cast
 
 from boltcall_webhooks._errors import (
     ConfigurationError,
@@ -79,9 +79,7 @@ def construct_event(
         ConfigurationError: The secrets or options are invalid (500).
         TypeError: ``body`` is not bytes.
     """
-    return _construct(
-        resolve_secrets(secrets), body, signature, _window(tolerance), strict, clock
-    )
+    return _construct(resolve_secrets(secrets), body, signature, _window(tolerance), strict, clock)
 
 
 class Verifier:
@@ -126,10 +124,7 @@ class Verifier:
             raise ConfigurationError(msg)
         self._max_body_size = max_body_size
         self._strict = bool(strict)
-        if clock is not None and not callable(clock):
-            msg = "clock must be a callable returning an aware datetime."
-            raise ConfigurationError(msg)
-        self._clock = clock
+        self._clock = _checked_clock(clock)
 
     @property
     def tolerance(self) -> timedelta | None:
@@ -185,9 +180,7 @@ class Verifier:
         """
         check_body(body)
         self.check_size(len(body))
-        return _construct(
-            self._ring, body, signature, self._tolerance, self._strict, self._clock
-        )
+        return _construct(self._ring, body, signature, self._tolerance, self._strict, self._clock)
 
     def construct_event_from_headers(self, headers: Mapping[str, str], body: bytes) -> Event:
         """Like :meth:`construct_event`, finding ``X-Boltcall-Signature`` in ``headers``.
@@ -220,7 +213,7 @@ def _construct(
     body: bytes,
     signature: str | None,
     window: timedelta | None,
-    strict: bool,  # noqa: FBT001
+    strict: bool,
     clock: Clock | None,
 ) -> Event:
     expected = decode_signature(signature)
@@ -231,7 +224,7 @@ def _construct(
     event = parse_event(body, strict=strict)
     scopes = ring.scopes
     if scopes is not None and not any(
-        matched and event.type in scope for matched, scope in zip(matches, scopes)
+        matched and event.type in scope for matched, scope in zip(matches, scopes, strict=True)
     ):
         msg = (
             f"The signature was made with a secret that is not registered for {event.type!r} "
@@ -242,6 +235,13 @@ def _construct(
     if window is not None:
         _check_fresh(event.timestamp, window, clock)
     return event
+
+
+def _checked_clock(clock: object) -> Clock | None:
+    if clock is None or callable(clock):
+        return cast("Clock | None", clock)
+    msg = "clock must be a callable returning an aware datetime."
+    raise ConfigurationError(msg)
 
 
 def _window(tolerance: float | timedelta | None) -> timedelta | None:
