@@ -1,0 +1,196 @@
+"""Shared pieces of the atheris harnesses: instrumented import, oracles, seeds, replay.
+
+Import this module before anything else from ``boltcall_webhooks``: it imports the
+package under atheris instrumentation (so libFuzzer sees coverage of our code), or
+plainly in ``--replay`` mode (so coverage.py can measure a corpus replay).
+
+Every harness follows one rule: the only exceptions allowed to leave the library
+are our own (:class:`boltcall_webhooks.WebhookError` and its subclasses). Anything
+else propagates out of the harness and libFuzzer records it as a crash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import pathlib
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+
+import atheris
+
+REPLAY = "--replay" in sys.argv
+
+if REPLAY:
+    import boltcall_webhooks as bw
+else:
+    with atheris.instrument_imports(include=["boltcall_webhooks"]):
+        import boltcall_webhooks as bw
+
+__all__ = [
+    "ALL_KEYS",
+    "FIXED_NOW",
+    "LEAKS",
+    "OUTCOMES",
+    "SECRETS",
+    "LeakCheck",
+    "bw",
+    "hex_signature",
+    "main",
+    "seed_envelopes",
+]
+
+_ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
+if os.environ.get("BOLTCALL_EXPECT_INSTALLED") == "1":
+    _location = pathlib.Path(bw.__file__).resolve()
+    if _ROOT in _location.parents:
+        msg = f"boltcall_webhooks was imported from the checkout ({_location}), not installed"
+        raise RuntimeError(msg)
+
+
+def _fake_secret(label: str) -> str:
+    """A deterministic stand-in for a Boltcall secret (never a real one)."""
+    return "whsec_" + hashlib.sha256(f"boltcall-fuzz-{label}".encode()).hexdigest()[:32]
+
+
+SECRETS: dict[str, str] = {
+    name: _fake_secret(name)
+    for name in (
+        "new_lead",
+        "missed_call",
+        "appointment_booked",
+        "call_completed",
+        "review_received",
+    )
+}
+"""One secret per event type, as a receiver of all five subscriptions holds them."""
+
+ALL_KEYS: tuple[bytes, ...] = tuple(s.encode() for s in SECRETS.values())
+
+FIXED_NOW = bw.parse_event(b'{"event":"x","timestamp":"2025-03-20T09:17:22Z","data":{}}').timestamp
+"""The clock used with ``tolerance``: a fixed moment keeps runs reproducible."""
+
+
+def hex_signature(key: bytes, body: bytes) -> str:
+    """The signature Boltcall would send, computed independently of the library."""
+    return hmac.new(key, body, hashlib.sha256).hexdigest()
+
+
+class LeakCheck(logging.Handler):
+    """A log handler that formats every record and fails if it holds a secret or digest.
+
+    It also replaces the default last-resort handler, so that the library's
+    warnings neither flood the terminal nor slow the fuzzer down.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.forbidden: tuple[str, ...] = tuple(SECRETS.values())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Format the record and look for anything that must never be logged."""
+        message = record.getMessage()
+        for word in self.forbidden:
+            if word in message:
+                msg = "a secret or digest was written to the log"
+                raise AssertionError(msg)
+
+    def check_error(self, error: BaseException, *extra: str) -> None:
+        """Fail if an error message holds a secret or one of the given digests."""
+        text = str(error)
+        for word in (*self.forbidden, *extra):
+            if len(word) >= 8 and word in text:
+                msg = f"{type(error).__name__} message leaks a secret or digest"
+                raise AssertionError(msg)
+
+
+def _install_leak_check() -> LeakCheck:
+    handler = LeakCheck()
+    logger = logging.getLogger("boltcall_webhooks")
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG)
+    return handler
+
+
+LEAKS = _install_leak_check()
+
+OUTCOMES: Counter[str] = Counter()
+"""What each input led to (accepted, or the error class); printed after a replay."""
+
+
+# Seeds ----------------------------------------------------------------------
+
+_SAMPLE_DATA: dict[str, dict[str, object]] = {
+    "call_completed": {
+        "id": "call_8f2k1",
+        "agent_id": "agent_12",
+        "direction": "inbound",
+        "caller": "+15555550123",
+        "duration_seconds": 184,
+        "status": "completed",
+        "sentiment": "positive",
+        "summary": "Asked for a quote; booked a visit.",
+        "recording_url": "https://cdn.example.com/rec/call_8f2k1.mp3",
+        "transcript_url": "https://cdn.example.com/tr/call_8f2k1.txt",
+    },
+    "missed_call": {"id": "call_9x", "caller": "+15555550188", "direction": "inbound"},
+    "new_lead": {
+        "id": "lead_77",
+        "name": "Ana Ruiz",
+        "phone": "+15555550142",
+        "email": "ana@example.com",
+        "source": "form",
+    },
+    "appointment_booked": {
+        "id": "apt_3",
+        "start_time": "2025-03-21T15:00:00+01:00",
+        "end_time": "2025-03-21T15:30:00+01:00",
+        "status": "confirmed",
+    },
+    "review_received": {"id": "rev_1", "rating": 5, "text": "Quick and friendly."},
+}
+
+
+def seed_envelopes() -> Iterator[bytes]:
+    """Realistic bodies, plus the edge cases a sender might produce."""
+    for event, data in _SAMPLE_DATA.items():
+        envelope = {"event": event, "timestamp": "2025-03-20T09:17:22Z", "data": data}
+        yield json.dumps(envelope).encode()
+        yield json.dumps(envelope, indent=2, ensure_ascii=False).encode()
+    yield b'{"event":"future_event","timestamp":"2025-03-20T09:17:22.123456789+05:30","data":{}}'
+    yield b'{"event":"call_completed","timestamp":"2025-03-20 09:17","data":{"id":7}}'
+    yield b'{"event":"new_lead","timestamp":"2025-03-20T09:17:22","data":{"id":"l","x":[1,{}]}}'
+    yield b'{"event":"review_received","timestamp":"0001-01-01T00:00:00-23:59","data":{"id":"r"}}'
+    yield b'{"event":"missed_call","timestamp":"2025-03-20T09:17:22Z","data":{"id":"c",'
+    yield b"[]"
+    yield b""
+
+
+# Running --------------------------------------------------------------------
+
+
+def _replay(paths: Iterable[str], test_one: Callable[[bytes], None]) -> None:
+    count = 0
+    for name in paths:
+        path = pathlib.Path(name)
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for file in files:
+            test_one(file.read_bytes())
+            count += 1
+    print(f"replayed {count} inputs without a crash")
+    for outcome, n in sorted(OUTCOMES.items()):
+        print(f"  {outcome}: {n}")
+
+
+def main(test_one: Callable[[bytes], None]) -> None:
+    """Fuzz ``test_one`` with libFuzzer arguments, or replay files with ``--replay DIR...``."""
+    if REPLAY:
+        _replay([a for a in sys.argv[1:] if a != "--replay"], test_one)
+        return
+    atheris.Setup(sys.argv, test_one)
+    atheris.Fuzz()
