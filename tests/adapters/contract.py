@@ -97,9 +97,7 @@ class AdapterContract:
     #: Status a successful delivery gets from the test app's handler.
     ok_status: ClassVar[int] = 200
 
-    def make_harness(
-        self, *, secrets: Any = SECRET, max_body_size: int | None = None
-    ) -> Harness:
+    def make_harness(self, *, secrets: Any = SECRET, max_body_size: int | None = None) -> Harness:
         """Build the app under test (implemented per framework)."""
         raise NotImplementedError
 
@@ -124,8 +122,11 @@ class AdapterContract:
         """The adapter hashes the raw bytes: non-compact, non-ASCII JSON still verifies."""
         harness = self.make_harness()
         body = json.dumps(
-            {"data": {"name": "Zoë Ågren", "id": "l_9"}, "event": "new_lead",
-             "timestamp": "2025-03-20T09:17:22+01:00"},
+            {
+                "data": {"name": "Zoë Ågren", "id": "l_9"},
+                "event": "new_lead",
+                "timestamp": "2025-03-20T09:17:22+01:00",
+            },
             indent=4,
             ensure_ascii=False,
         ).encode()
