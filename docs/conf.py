@@ -1,0 +1,232 @@
+"""Sphinx configuration for the boltcall-webhooks documentation.
+
+Build (what ``nox -s docs`` runs, warnings are errors)::
+
+    sphinx-build -W -n --keep-going -b html docs docs/_build/html
+
+Cross-references to other projects (intersphinx) need their ``objects.inv``
+inventories, which are fetched over the network. The build works offline by
+default: set ``BOLTCALL_DOCS_INTERSPHINX=1`` to fetch the inventories of Python,
+Flask, Werkzeug and Django, or set it to a directory holding ``python.inv``,
+``flask.inv``, ``werkzeug.inv`` and ``django.inv`` (downloaded copies) to link
+without a network.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+import pathlib
+import pkgutil
+import re
+from typing import TYPE_CHECKING, Any
+
+from sphinx.pycode import ModuleAnalyzer
+
+import boltcall_webhooks
+
+if TYPE_CHECKING:
+    from sphinx.application import Sphinx
+
+DOCS = pathlib.Path(__file__).resolve().parent
+
+project = "boltcall-webhooks"
+author = "boltcall-webhooks developers"
+copyright = "boltcall-webhooks developers"
+release = boltcall_webhooks.__version__
+version = ".".join(release.split(".")[:2])
+
+extensions = [
+    "myst_parser",
+    "sphinx.ext.autodoc",
+    "sphinx.ext.napoleon",
+    "sphinx.ext.intersphinx",
+    "sphinx.ext.doctest",
+    "sphinxarg.ext",
+]
+
+source_suffix = {".md": "markdown"}
+root_doc = "index"
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
+nitpicky = True
+
+# -- MyST ---------------------------------------------------------------------
+
+myst_enable_extensions = ["colon_fence", "deflist"]
+myst_heading_anchors = 3
+
+# -- autodoc and napoleon -----------------------------------------------------
+
+autodoc_member_order = "bysource"
+autodoc_typehints = "signature"
+autodoc_preserve_defaults = True
+# Keep the aliases readable in signatures (and linked) instead of expanding them.
+autodoc_type_aliases = {
+    "Secret": "boltcall_webhooks.Secret",
+    "Secrets": "boltcall_webhooks.Secrets",
+    "Event": "boltcall_webhooks.Event",
+    "Clock": "boltcall_webhooks.Clock",
+}
+napoleon_google_docstring = True
+napoleon_numpy_docstring = False
+# "Attributes:" sections become field lists, so a dataclass field is not
+# described twice (once by napoleon, once by autodoc).
+napoleon_use_ivar = True
+
+# -- intersphinx --------------------------------------------------------------
+
+_INVENTORIES = {
+    "python": "https://docs.python.org/3/",
+    "flask": "https://flask.palletsprojects.com/en/stable/",
+    "werkzeug": "https://werkzeug.palletsprojects.com/en/stable/",
+    "django": "https://docs.djangoproject.com/en/stable/",
+}
+# Django serves its inventory from a separate path.
+_INVENTORY_PATHS = {"django": "https://docs.djangoproject.com/en/stable/_objects/"}
+
+
+def _intersphinx_mapping(setting: str) -> dict[str, tuple[str, str | None]]:
+    if not setting or setting == "0":
+        return {}
+    folder = pathlib.Path(setting)
+    if setting != "1" and not folder.is_dir():
+        msg = f"BOLTCALL_DOCS_INTERSPHINX must be 1 or a directory of inventories; got {setting!r}"
+        raise ValueError(msg)
+    mapping: dict[str, tuple[str, str | None]] = {}
+    for name, url in _INVENTORIES.items():
+        if setting == "1":
+            mapping[name] = (url, _INVENTORY_PATHS.get(name))
+        elif (folder / f"{name}.inv").is_file():
+            mapping[name] = (url, str(folder / f"{name}.inv"))
+    return mapping
+
+
+intersphinx_mapping = _intersphinx_mapping(os.environ.get("BOLTCALL_DOCS_INTERSPHINX", ""))
+intersphinx_disabled_reftypes = ["*"]
+
+# Names nitpicky mode may not resolve.
+#
+# Starlette and FastAPI publish MkDocs sites without an intersphinx inventory,
+# and typing_extensions / Hypothesis are not in the mapping: their names can
+# never resolve. The standard library and the other frameworks resolve through
+# intersphinx when it is turned on; offline, they are ignored too.
+_ALWAYS_EXTERNAL = ["starlette", "fastapi", "typing_extensions", "hypothesis", "httpx"]
+_MAPPED_EXTERNAL = {
+    "python": [
+        "datetime",
+        "collections",
+        "typing",
+        "types",
+        "enum",
+        "logging",
+        "argparse",
+        "io",
+        "pathlib",
+        "re",
+        "urllib",
+        "http",
+        "email",
+        "concurrent",
+        "asyncio",
+        "wsgiref",
+        "os",
+        "json",
+        "hashlib",
+        "hmac",
+        "threading",
+        "queue",
+    ],
+    "flask": ["flask"],
+    "werkzeug": ["werkzeug"],
+    "django": ["django"],
+}
+_unresolvable = list(_ALWAYS_EXTERNAL)
+for _project, _modules in _MAPPED_EXTERNAL.items():
+    if _project not in intersphinx_mapping:
+        _unresolvable.extend(_modules)
+nitpick_ignore_regex = [
+    (r"py:.*", rf"({'|'.join(sorted(_unresolvable))})(\..*)?"),
+]
+if "python" not in intersphinx_mapping:
+    # Without Python's inventory, bare names of the standard library that
+    # autodoc writes into signatures cannot resolve either.
+    nitpick_ignore_regex += [
+        (r"py:.*", r"(datetime|timedelta|Mapping|Sequence|Callable|Any|Literal|TypeAlias)"),
+    ]
+
+# -- doctest ------------------------------------------------------------------
+
+doctest_global_setup = "import boltcall_webhooks"
+
+# -- HTML ---------------------------------------------------------------------
+
+html_theme = "furo"
+html_title = f"boltcall-webhooks {release}"
+html_static_path: list[str] = []
+html_theme_options: dict[str, Any] = {"navigation_with_keys": True}
+
+
+# -- Docstrings of public aliases and constants -------------------------------
+#
+# boltcall_webhooks re-exports names defined in private modules. For classes and
+# functions autodoc reads the object's own docstring; a constant or a type alias
+# has no docstring of its own, only a documentation comment beside its
+# definition in the private module. This hook finds that comment.
+
+
+@functools.cache
+def _attribute_docs() -> dict[str, list[str]]:
+    docs: dict[str, list[str]] = {}
+    for module in pkgutil.iter_modules(boltcall_webhooks.__path__):
+        if not module.name.startswith("_"):
+            continue
+        name = f"{boltcall_webhooks.__name__}.{module.name}"
+        importlib.import_module(name)
+        analyzer = ModuleAnalyzer.for_module(name)
+        for (scope, attr), lines in analyzer.find_attr_docs().items():
+            if scope == "" and attr in boltcall_webhooks.__all__:
+                docs[attr] = list(lines)
+    return docs
+
+
+def _fill_alias_docstring(
+    app: Sphinx, what: str, name: str, obj: object, options: object, lines: list[str]
+) -> None:
+    del app, obj, options
+    module, _, attr = name.rpartition(".")
+    if what != "data" or module != boltcall_webhooks.__name__:
+        return
+    # Keep only the documentation comment: without one, autodoc falls back to
+    # the docstring of the value's type (str, int, types.UnionType), which
+    # says nothing about this name.
+    lines[:] = _attribute_docs().get(attr, [])
+
+
+_FORWARD_REF = re.compile(r"TypeAliasForwardRef\('([\w.]+)'\)")
+
+
+def _tidy_signature(
+    app: Sphinx,
+    what: str,
+    name: str,
+    obj: object,
+    options: object,
+    signature: str | None,
+    return_annotation: str | None,
+) -> tuple[str | None, str | None]:
+    # Sphinx writes an alias inside a union (``Secrets | None``) as the repr of
+    # its internal forward reference; show the alias name instead.
+    del app, what, name, obj, options
+    if signature is not None:
+        signature = _FORWARD_REF.sub(r"\1", signature)
+    if return_annotation is not None:
+        return_annotation = _FORWARD_REF.sub(r"\1", return_annotation)
+    return signature, return_annotation
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    """Register the hooks above."""
+    app.connect("autodoc-process-docstring", _fill_alias_docstring)
+    app.connect("autodoc-process-signature", _tidy_signature)
+    return {"parallel_read_safe": True}
