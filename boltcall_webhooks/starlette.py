@@ -1,0 +1,370 @@
+"""Starlette and FastAPI: a pure ASGI middleware and a dependency that verify webhooks.
+
+Two ways in, which can be combined:
+
+* :class:`BoltcallWebhookMiddleware` guards exact paths of any ASGI app. It
+  reads the body (capped), verifies it and answers a forged or unreadable
+  request itself; a genuine one goes on to the app with the event in
+  ``request.state.boltcall_event`` and the body replayed, so the endpoint can
+  still ``await request.body()``. It needs nothing but the ASGI spec.
+* :func:`verified_event` returns a FastAPI dependency (also callable by hand
+  in a Starlette endpoint) giving the verified :data:`~boltcall_webhooks.Event`.
+  It fails with an ``HTTPException`` (``{"detail": "Invalid signature"}`` in
+  FastAPI). Behind the middleware it returns the middleware's event, so each
+  request is verified once.
+
+Statuses, from the shared mapping: 401 for a missing, malformed or wrong
+signature, 413 for a body over ``max_body_size`` (1 MiB by default), 400 for a
+body that is not an event envelope (or an invalid ``Content-Length``), 405 for
+a method other than ``POST``, 500 (logged) when no secret is configured.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Collection, Mapping, MutableMapping
+from typing import TYPE_CHECKING, Any, Final
+
+from boltcall_webhooks._errors import (
+    ConfigurationError,
+    InvalidSignatureError,
+    WebhookError,
+)
+from boltcall_webhooks._events import Event
+from boltcall_webhooks._http import (
+    METHOD_NOT_ALLOWED,
+    Rejection,
+    VerifierSource,
+    parse_content_length,
+    rejection_for,
+)
+from boltcall_webhooks._signing import SIGNATURE_HEADER
+
+if TYPE_CHECKING:
+    from starlette.exceptions import HTTPException
+    from starlette.requests import Request
+
+    from boltcall_webhooks._secrets import Secrets
+    from boltcall_webhooks._verifier import Verifier
+
+__all__ = ["STATE_KEY", "BoltcallWebhookMiddleware", "verified_event"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+STATE_KEY: Final = "boltcall_event"
+"""The key of the verified event in ``scope["state"]`` (``request.state.boltcall_event``)."""
+
+_INSTALL_HINT: Final = 'pip install "boltcall-webhooks[starlette]"'
+_SIGNATURE_KEY: Final = SIGNATURE_HEADER.lower().encode("latin-1")
+_DISCONNECTED: Final = Rejection(400, "Client disconnected")
+
+
+class BoltcallWebhookMiddleware:
+    """Pure ASGI middleware that verifies Boltcall webhooks on the given paths.
+
+    On a guarded path, only a ``POST`` with a genuine signature reaches the app;
+    everything else is answered here with a JSON ``{"error": ...}`` body:
+    405 (other methods, with ``Allow: POST``), 400 (invalid ``Content-Length``
+    or a body that is not an event envelope), 413 (body over ``max_body_size``,
+    by ``Content-Length`` before anything is read, and by the bytes actually
+    received), 401 (missing or wrong signature), 500 (no secret configured).
+    If the client disconnects while the body is read, nothing is sent and the
+    app is not called. Other paths and non-HTTP scopes (lifespan, websocket)
+    pass through untouched.
+
+    Add it with ``Starlette(middleware=[Middleware(BoltcallWebhookMiddleware,
+    paths=["/webhooks/boltcall"])])`` or ``app.add_middleware(...)``.
+
+    Args:
+        app: The ASGI app to protect.
+        paths: The exact request paths to guard (``"/webhooks/boltcall"``), as
+            routed by the app (an ASGI ``root_path`` prefix is ignored).
+        secrets: One secret, several, or a mapping ``event type -> secret(s)``;
+            ``None`` reads ``BOLTCALL_WEBHOOK_SECRET`` at the first request.
+        **options: ``tolerance``, ``max_body_size``, ``strict``, ``clock`` as for
+            :class:`~boltcall_webhooks.Verifier`.
+
+    Raises:
+        ConfigurationError: ``paths`` is empty or not a collection of paths, or
+            an explicit ``secrets``/option is invalid.
+        TypeError: An unknown option was given.
+    """
+
+    __slots__ = ("_paths", "_source", "app")
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        paths: Collection[str],
+        secrets: Secrets | None = None,
+        **options: Any,
+    ) -> None:
+        self.app = app
+        self._paths = _check_paths(paths)
+        self._source = VerifierSource(secrets, options)
+
+    @property
+    def paths(self) -> frozenset[str]:
+        """The guarded paths."""
+        return self._paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI connection."""
+        if scope["type"] != "http" or not self._guards(scope):
+            await self.app(scope, receive, send)
+            return
+        if scope.get("method") != "POST":
+            await _send_rejection(send, METHOD_NOT_ALLOWED)
+            return
+        try:
+            verifier = self._source.get()
+            length, signature = _read_headers(scope)
+            if length is not None:
+                verifier.check_size(length)  # 413 before a byte of the body is read
+            body = await _receive_body(receive, verifier)
+            if body is None:
+                return  # the client left: nobody to answer
+            event = verifier.construct_event(body, signature)
+        except WebhookError as exc:
+            await _send_rejection(send, rejection_for(exc))
+            return
+        except _Refused as refused:
+            await _send_rejection(send, refused.rejection)
+            return
+        state = scope.get("state")
+        if state is None:
+            state = scope["state"] = {}
+        state[STATE_KEY] = event
+        await self.app(scope, _replay(body, receive), send)
+
+    def _guards(self, scope: Scope) -> bool:
+        path: str = scope.get("path", "")
+        if path in self._paths:
+            return True
+        # Starlette >= 0.33 keeps the root_path in "path" and routes on the rest.
+        root: str = scope.get("root_path", "")
+        return bool(root) and path.startswith(root) and path[len(root) :] in self._paths
+
+
+def verified_event(
+    secrets: Secrets | None = None, **options: Any
+) -> Callable[[Request], Awaitable[Event]]:
+    """Build a dependency that verifies the request and returns its event.
+
+    In FastAPI::
+
+        @app.post("/webhooks/boltcall")
+        async def receive(event: Event = Depends(verified_event())) -> dict[str, str]: ...
+
+    or, once per module, ``VerifiedEvent = Annotated[Event, Depends(verified_event())]``
+    and ``event: VerifiedEvent``. Do not declare a body parameter on the webhook
+    route: FastAPI would parse it before the signature is checked.
+
+    In a plain Starlette endpoint, ``event = await verify(request)`` with
+    ``verify = verified_event()`` built once.
+
+    When :class:`BoltcallWebhookMiddleware` already verified the request, its
+    event is returned as is. Otherwise the body is read (capped by
+    ``Content-Length`` and by the bytes received) and verified; the endpoint
+    can still ``await request.body()``. The event is also stored in
+    ``request.state.boltcall_event``.
+
+    Args:
+        secrets: One secret, several, or a mapping ``event type -> secret(s)``;
+            ``None`` reads ``BOLTCALL_WEBHOOK_SECRET`` at the first request.
+        **options: ``tolerance``, ``max_body_size``, ``strict``, ``clock`` as for
+            :class:`~boltcall_webhooks.Verifier`.
+
+    Returns:
+        An async callable taking the ``Request``. It raises FastAPI's
+        ``HTTPException`` (Starlette's when FastAPI is not installed) with the
+        status of the shared mapping and the message as ``detail``: 401
+        ``"Invalid signature"`` / ``"Missing signature"``, 413, 400, 405 (with
+        ``Allow: POST``), 500 (logged) when no secret is configured.
+
+    Raises:
+        ImportError: Starlette is not installed.
+        ConfigurationError: An explicit ``secrets``/option is invalid.
+        TypeError: An unknown option was given.
+    """
+    request_class, http_exception = _framework()
+    source = VerifierSource(secrets, options)
+
+    def refuse(rejection: Rejection) -> HTTPException:
+        headers = dict(rejection.headers) or None
+        return http_exception(rejection.status, detail=rejection.message, headers=headers)
+
+    async def boltcall_event(request: Request) -> Event:
+        state: Mapping[str, object] = request.scope.get("state") or {}
+        known = state.get(STATE_KEY)
+        if isinstance(known, Event):
+            return known  # verified by the middleware
+        if request.method != "POST":
+            raise refuse(METHOD_NOT_ALLOWED)
+        try:
+            verifier = source.get()
+            length, signature = _read_headers(request.scope)
+            if length is not None:
+                verifier.check_size(length)
+            body = await _read_request(request, verifier)
+            event = verifier.construct_event(body, signature)
+        except WebhookError as exc:
+            raise refuse(rejection_for(exc)) from exc
+        except _Refused as refused:
+            raise refuse(refused.rejection) from None
+        request.state.boltcall_event = event
+        return event
+
+    # FastAPI reads the signature to find the Request parameter; the annotation
+    # must be the class itself (this module does not import Starlette eagerly).
+    boltcall_event.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter(
+                "request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=request_class
+            )
+        ],
+        return_annotation=Event,
+    )
+    return boltcall_event
+
+
+class _Refused(Exception):  # noqa: N818 - internal control flow, never escapes
+    """Carries a rejection that is not a library error (bad length, disconnect)."""
+
+    def __init__(self, rejection: Rejection) -> None:
+        super().__init__(rejection.message)
+        self.rejection = rejection
+
+
+def _check_paths(paths: Collection[str]) -> frozenset[str]:
+    if isinstance(paths, (str, bytes)) or not isinstance(paths, Collection):
+        msg = 'paths must be a collection of exact paths, e.g. paths=["/webhooks/boltcall"].'
+        raise ConfigurationError(msg)
+    guarded = frozenset(paths)
+    if not guarded:
+        msg = "paths is empty: give the exact path(s) the middleware must guard."
+        raise ConfigurationError(msg)
+    for path in guarded:
+        if not isinstance(path, str) or not path.startswith("/"):
+            msg = f"Each guarded path must be a str starting with '/'; got {path!r}."
+            raise ConfigurationError(msg)
+    return guarded
+
+
+def _read_headers(scope: Scope) -> tuple[int | None, str | None]:
+    """Find Content-Length and the signature in the raw ASGI headers."""
+    lengths: set[bytes] = set()
+    signatures: set[bytes] = set()
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            lengths.add(value)
+        elif name == _SIGNATURE_KEY:
+            signatures.add(value)
+    if len(lengths) > 1:
+        raise _Refused(_bad_length())
+    length: int | None = None
+    if lengths:
+        parsed = parse_content_length(lengths.pop().decode("latin-1"))
+        if isinstance(parsed, Rejection):
+            raise _Refused(parsed)
+        length = parsed
+    if len(signatures) > 1:
+        msg = f"Several different {SIGNATURE_HEADER} headers were sent."
+        raise InvalidSignatureError(msg)
+    signature = signatures.pop().decode("latin-1") if signatures else None
+    return length, signature
+
+
+def _bad_length() -> Rejection:
+    rejection = parse_content_length("invalid")
+    assert isinstance(rejection, Rejection)
+    return rejection
+
+
+async def _receive_body(receive: Receive, verifier: Verifier) -> bytes | None:
+    """Read the whole body from ASGI messages, capped; ``None`` if the client left."""
+    chunks: list[bytes] = []
+    size = 0
+    more_body = True
+    while more_body:
+        message = await receive()
+        kind = message.get("type")
+        if kind == "http.disconnect":
+            return None
+        if kind != "http.request":
+            continue
+        chunk: bytes = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            verifier.check_size(size)  # counts what is streamed, whatever the headers said
+            chunks.append(chunk)
+        more_body = bool(message.get("more_body", False))
+    return b"".join(chunks)
+
+
+async def _read_request(request: Request, verifier: Verifier) -> bytes:
+    """Read the body through the Request, capped, and keep it for ``request.body()``."""
+    from starlette.requests import ClientDisconnect
+
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            verifier.check_size(size)
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise _Refused(_DISCONNECTED) from None
+    body = b"".join(chunks)
+    # Starlette caches the body on the instance under this name; setting it lets
+    # the endpoint (same Request in FastAPI) still read it after the stream is spent.
+    request._body = body  # pyright: ignore[reportPrivateUsage, reportAttributeAccessIssue]
+    return body
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that gives the app the whole body once, then the real messages."""
+    pending = True
+
+    async def replay() -> Message:
+        nonlocal pending
+        if pending:
+            pending = False
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()  # e.g. http.disconnect, for streaming responses
+
+    return replay
+
+
+async def _send_rejection(send: Send, rejection: Rejection) -> None:
+    body = rejection.body
+    headers = [
+        (b"content-type", rejection.content_type.encode("latin-1")),
+        (b"content-length", str(len(body)).encode("latin-1")),
+        *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in rejection.headers),
+    ]
+    await send({"type": "http.response.start", "status": rejection.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def _framework() -> tuple[type[Request], type[HTTPException]]:
+    """Import Starlette's Request and the HTTPException to raise (FastAPI's if present)."""
+    try:
+        from starlette.exceptions import HTTPException
+        from starlette.requests import Request
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        msg = f"verified_event() needs Starlette (or FastAPI): {_INSTALL_HINT}"
+        raise ImportError(msg) from exc
+    exception_class: type[HTTPException] = HTTPException
+    try:
+        from fastapi import HTTPException as FastAPIHTTPException
+    except ImportError:
+        pass
+    else:
+        exception_class = FastAPIHTTPException  # its handler answers {"detail": ...}
+    return Request, exception_class

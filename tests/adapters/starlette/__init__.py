@@ -1,0 +1,1 @@
+"""Tests of the Starlette/FastAPI adapter (``boltcall_webhooks.starlette``)."""
