@@ -1,0 +1,408 @@
+"""Django adapter: a class-based view, a middleware and a function-view decorator.
+
+Pick one entry point per webhook URL::
+
+    # 1. class-based view (CSRF-exempt, login not required, POST only)
+    class BoltcallWebhook(BoltcallWebhookView):
+        def handle_event(self, request, event):
+            ...  # return an HttpResponse, or None for an empty 200
+
+    # 2. function view
+    @verify_webhook()
+    def boltcall_webhook(request, event):
+        ...
+
+    # 3. middleware guarding settings.BOLTCALL_WEBHOOK_PATHS; the view reads
+    #    request.boltcall_event
+
+Secrets come from the argument (``boltcall_secrets`` on the view), else
+``settings.BOLTCALL_WEBHOOK_SECRET``, else the ``BOLTCALL_WEBHOOK_SECRET``
+environment variable. Requests are refused before user code runs, with a JSON
+body ``{"error": ...}``: 401 for a missing, malformed or wrong signature; 413
+for a body above ``max_body_size`` (or Django's ``DATA_UPLOAD_MAX_MEMORY_SIZE``);
+400 for a signed body that is not an event envelope; 405 for a method other
+than ``POST``; 500 (logged) when no secret is configured.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, ParamSpec, TypeVar, cast, overload
+
+try:
+    from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured, RequestDataTooBig
+    from django.core.handlers.wsgi import LimitedStream
+    from django.http import HttpRequest, HttpResponse
+    from django.http.request import RawPostDataException
+    from django.http.response import HttpResponseBase
+    from django.utils.decorators import classonlymethod
+    from django.utils.functional import classproperty
+    from django.views import View
+except ImportError as exc:  # pragma: no cover - exercised only without Django
+    msg = (
+        "boltcall_webhooks.django needs Django; install it with "
+        'pip install "boltcall-webhooks[django]"'
+    )
+    raise ImportError(msg) from exc
+
+from boltcall_webhooks._errors import ConfigurationError, PayloadTooLargeError, WebhookError
+from boltcall_webhooks._http import (
+    METHOD_NOT_ALLOWED,
+    Rejection,
+    VerifierSource,
+    parse_content_length,
+    rejection_for,
+)
+from boltcall_webhooks._signing import SIGNATURE_HEADER
+
+if TYPE_CHECKING:
+    from boltcall_webhooks._events import Event
+    from boltcall_webhooks._secrets import Secrets
+    from boltcall_webhooks._verifier import Verifier
+
+    _ViewBase = View
+else:
+    _ViewBase = object
+
+__all__ = [
+    "BoltcallWebhookMiddleware",
+    "BoltcallWebhookMixin",
+    "BoltcallWebhookView",
+    "verify_webhook",
+]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_SECRET_SETTING = "BOLTCALL_WEBHOOK_SECRET"  # noqa: S105 - a setting name
+_PATHS_SETTING = "BOLTCALL_WEBHOOK_PATHS"
+_OPTION_SETTINGS: Mapping[str, str] = {
+    "max_body_size": "BOLTCALL_WEBHOOK_MAX_BODY_SIZE",
+    "tolerance": "BOLTCALL_WEBHOOK_TOLERANCE",
+    "strict": "BOLTCALL_WEBHOOK_STRICT",
+}
+
+
+# --------------------------------------------------------------------------- shared
+
+
+def _configured_secrets() -> Secrets | None:
+    secrets: Secrets | None = getattr(settings, _SECRET_SETTING, None)
+    return secrets
+
+
+def _verify(request: HttpRequest, source: VerifierSource) -> Event | HttpResponse:
+    """Check method, size and signature; return the event or the refusal.
+
+    On success the event is also stored as ``request.boltcall_event``.
+    """
+    if request.method != "POST":
+        return _respond(METHOD_NOT_ALLOWED)
+    try:
+        verifier = source.get()
+        body = _read_body(request, verifier)
+        if isinstance(body, Rejection):
+            return _respond(body)
+        event = verifier.construct_event(body, request.headers.get(SIGNATURE_HEADER))
+    except WebhookError as error:
+        return _respond(rejection_for(error))
+    request.boltcall_event = event  # type: ignore[attr-defined]
+    return event
+
+
+def _read_body(request: HttpRequest, verifier: Verifier) -> bytes | Rejection:
+    """Read ``request.body`` once, refusing it above the cap.
+
+    An announced ``Content-Length`` above the cap is refused unread. Django
+    reads nothing from a WSGI request without ``Content-Length``; when the
+    server says it terminates the input itself (``wsgi.input_terminated``, as
+    gunicorn does for chunked uploads), the input is read up to one byte past
+    the cap instead, so a genuine chunked delivery is not lost.
+    """
+    length = parse_content_length(request.META.get("CONTENT_LENGTH"))
+    if isinstance(length, Rejection):
+        return length
+    limit = verifier.max_body_size
+    if length is not None:
+        verifier.check_size(length)
+    elif request.META.get("wsgi.input_terminated") and not hasattr(request, "_body"):
+        raw = request.META["wsgi.input"]
+        cast("Any", request)._stream = raw if limit is None else LimitedStream(raw, limit + 1)
+    try:
+        return request.body
+    except RequestDataTooBig:
+        size = getattr(settings, "DATA_UPLOAD_MAX_MEMORY_SIZE", None) or 0
+        msg = "The body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE."
+        raise PayloadTooLargeError(msg, max_body_size=int(size)) from None
+    except RawPostDataException:
+        msg = (
+            "The request body was read before the webhook check (a middleware above it "
+            "touched request.POST?); it cannot be verified."
+        )
+        raise ConfigurationError(msg) from None
+
+
+def _respond(rejection: Rejection) -> HttpResponse:
+    response = HttpResponse(
+        rejection.body, status=rejection.status, content_type=rejection.content_type
+    )
+    for name, value in rejection.headers:
+        response[name] = value
+    return response
+
+
+async def _ready(response: HttpResponseBase) -> HttpResponseBase:
+    return response
+
+
+def _exempt(view: Callable[..., Any]) -> None:
+    """Mark a view CSRF-exempt and login-not-required (Django 5.1+), on every version."""
+    marked = cast("Any", view)
+    marked.csrf_exempt = True
+    marked.login_required = False
+
+
+# --------------------------------------------------------------------------- class-based views
+
+
+class BoltcallWebhookMixin(_ViewBase):
+    """Verify the webhook in ``dispatch``, before the ``post`` handler runs.
+
+    Mix it into a :class:`django.views.View` subclass ahead of the view class.
+    The handler then finds the typed event in ``self.event`` (and
+    ``request.boltcall_event``). Only ``POST`` is served (405 otherwise). The
+    view returned by ``as_view()`` is CSRF-exempt and exempt from
+    ``LoginRequiredMiddleware``, even when a subclass overrides ``dispatch``.
+
+    Attributes:
+        boltcall_secrets: The secrets (``None``: settings, then environment).
+            Can also be given as ``as_view(boltcall_secrets=...)``.
+        boltcall_options: ``max_body_size``, ``tolerance``, ``strict``, ``clock``.
+    """
+
+    boltcall_secrets: ClassVar[Secrets | None] = None
+    boltcall_options: ClassVar[Mapping[str, Any]] = MappingProxyType({})
+    _boltcall_source: VerifierSource | None = None
+    event: Event
+
+    @classonlymethod
+    def as_view(cls, **initkwargs: Any) -> Callable[..., HttpResponseBase]:  # noqa: N805
+        """Build the view; the verifier is configured once here."""
+        secrets = initkwargs.get("boltcall_secrets", cls.boltcall_secrets)
+        options = initkwargs.get("boltcall_options", cls.boltcall_options)
+        initkwargs["_boltcall_source"] = VerifierSource(secrets, options, _configured_secrets)
+        view = super().as_view(**initkwargs)
+        _exempt(view)
+        return view
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        """Verify, then hand over to the HTTP method handler."""
+        source = self._boltcall_source
+        if source is None:  # instantiated without as_view()
+            source = VerifierSource(
+                self.boltcall_secrets, self.boltcall_options, _configured_secrets
+            )
+            self._boltcall_source = source
+        outcome = _verify(request, source)
+        if isinstance(outcome, HttpResponseBase):
+            if self.view_is_async:
+                return _ready(outcome)  # type: ignore[return-value]
+            return outcome
+        self.event = outcome
+        return super().dispatch(request, *args, **kwargs)
+
+
+class BoltcallWebhookView(BoltcallWebhookMixin, View):
+    """A ready webhook view: implement ``handle_event(self, request, event)``.
+
+    ``handle_event`` may be a plain or an ``async def`` method (the view is
+    async when it is). It returns an ``HttpResponse``, or ``None`` for an empty
+    200. An exception it raises is Django's usual 500, never a 401.
+    """
+
+    http_method_names: ClassVar[list[str]] = ["post"]  # type: ignore[misc]
+
+    @classproperty
+    def view_is_async(cls) -> bool:  # noqa: N805
+        """Whether ``handle_event`` is a coroutine function."""
+        return iscoroutinefunction(cls.handle_event)
+
+    def handle_event(
+        self, request: HttpRequest, event: Event
+    ) -> HttpResponseBase | Awaitable[HttpResponseBase | None] | None:
+        """Handle a verified event (override this)."""
+        msg = f"{type(self).__name__} must implement handle_event(self, request, event)."
+        raise NotImplementedError(msg)
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        """Call ``handle_event`` with the verified event."""
+        result = self.handle_event(request, self.event)
+        if isinstance(result, Awaitable):
+            return self._finish(result)  # type: ignore[return-value]
+        return HttpResponse() if result is None else result
+
+    async def _finish(self, pending: Awaitable[HttpResponseBase | None]) -> HttpResponseBase:
+        result = await pending
+        return HttpResponse() if result is None else result
+
+
+# --------------------------------------------------------------------------- middleware
+
+
+class BoltcallWebhookMiddleware:
+    """Verify webhooks on the paths listed in ``settings.BOLTCALL_WEBHOOK_PATHS``.
+
+    A forged or unreadable request on a guarded path is answered here (the
+    view never runs); a verified one carries ``request.boltcall_event`` and is
+    exempt from the CSRF check wherever this middleware stands in
+    ``MIDDLEWARE``. Other paths pass untouched. Works under WSGI and ASGI.
+    Place it near the top of ``MIDDLEWARE`` so that nothing parses the body
+    first. Options come from ``BOLTCALL_WEBHOOK_MAX_BODY_SIZE``,
+    ``BOLTCALL_WEBHOOK_TOLERANCE`` and ``BOLTCALL_WEBHOOK_STRICT``. With
+    ``LoginRequiredMiddleware`` (Django 5.1+), mark the view
+    ``@login_not_required``.
+
+    Raises:
+        ImproperlyConfigured: ``BOLTCALL_WEBHOOK_PATHS`` is missing or not a
+            collection of paths starting with ``/``.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(
+        self,
+        get_response: Callable[[HttpRequest], HttpResponseBase]
+        | Callable[[HttpRequest], Awaitable[HttpResponseBase]],
+    ) -> None:
+        self.get_response = get_response
+        self._async = iscoroutinefunction(get_response)
+        if self._async:
+            markcoroutinefunction(self)
+        self._paths = _guarded_paths()
+        options = {
+            option: getattr(settings, name)
+            for option, name in _OPTION_SETTINGS.items()
+            if hasattr(settings, name)
+        }
+        self._source = VerifierSource(None, options, _configured_secrets)
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
+        if self._async:
+            return self.__acall__(request)
+        refusal = self._check(request)
+        if refusal is not None:
+            return refusal
+        get_response = cast("Callable[[HttpRequest], HttpResponseBase]", self.get_response)
+        return get_response(request)
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        refusal = self._check(request)
+        if refusal is not None:
+            return refusal
+        get_response = cast(
+            "Callable[[HttpRequest], Awaitable[HttpResponseBase]]", self.get_response
+        )
+        return await get_response(request)
+
+    def _check(self, request: HttpRequest) -> HttpResponse | None:
+        if request.path_info not in self._paths:
+            return None
+        outcome = _verify(request, self._source)
+        if isinstance(outcome, HttpResponse):
+            return outcome
+        # Every middleware's __call__ runs before any process_view, so this
+        # reaches CsrfViewMiddleware whatever the order in MIDDLEWARE. The
+        # signature already proves the request comes from Boltcall.
+        cast("Any", request)._dont_enforce_csrf_checks = True
+        return None
+
+
+def _guarded_paths() -> frozenset[str]:
+    paths: object = getattr(settings, _PATHS_SETTING, None)
+    if (
+        isinstance(paths, (str, bytes))
+        or not isinstance(paths, Collection)
+        or not paths
+        or not all(isinstance(p, str) and p.startswith("/") for p in paths)
+    ):
+        msg = (
+            f"BoltcallWebhookMiddleware needs settings.{_PATHS_SETTING}: a list of the URL "
+            'paths it guards, such as ["/webhooks/boltcall/"].'
+        )
+        raise ImproperlyConfigured(msg)
+    return frozenset(cast("Collection[str]", paths))
+
+
+# --------------------------------------------------------------------------- function views
+
+FunctionView = Callable[Concatenate[HttpRequest, "Event", P], R]
+WrappedView = Callable[Concatenate[HttpRequest, P], R]
+
+
+@overload
+def verify_webhook(secrets: FunctionView[P, R], /) -> WrappedView[P, R]: ...
+
+
+@overload
+def verify_webhook(
+    secrets: Secrets | None = None, /, **options: Any
+) -> Callable[[FunctionView[P, R]], WrappedView[P, R]]: ...
+
+
+def verify_webhook(
+    secrets: Secrets | FunctionView[P, R] | None = None, /, **options: Any
+) -> WrappedView[P, R] | Callable[[FunctionView[P, R]], WrappedView[P, R]]:
+    """Verify the Boltcall signature before a function view runs.
+
+    The view is called as ``view(request, event, *args, **kwargs)``; the event
+    is also ``request.boltcall_event``. Plain and ``async def`` views both
+    work. The wrapped view is CSRF-exempt and login-not-required.
+    ``@verify_webhook`` without parentheses is the same as ``@verify_webhook()``.
+
+    Args:
+        secrets: One secret, several, or a mapping ``event type -> secret(s)``;
+            ``None`` reads ``settings.BOLTCALL_WEBHOOK_SECRET``, else the
+            environment variable, at request time.
+        **options: ``max_body_size`` (default 1 MiB), ``tolerance``, ``strict``, ``clock``.
+
+    Raises:
+        ConfigurationError: The ``secrets`` given are unusable.
+        TypeError: An unknown option.
+    """
+    if callable(secrets):
+        if options:
+            msg = "Pass options with parentheses: @verify_webhook(max_body_size=...)."
+            raise TypeError(msg)
+        return verify_webhook()(secrets)
+    source = VerifierSource(secrets, options, _configured_secrets)
+
+    def decorate(view: FunctionView[P, R]) -> WrappedView[P, R]:
+        if iscoroutinefunction(view):
+            async_view = cast("Callable[..., Awaitable[Any]]", view)
+
+            async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+                outcome = _verify(request, source)
+                if isinstance(outcome, HttpResponse):
+                    return outcome
+                return await async_view(request, outcome, *args, **kwargs)
+
+            wrapper: Callable[..., Any] = async_wrapper
+        else:
+
+            def sync_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+                outcome = _verify(request, source)
+                if isinstance(outcome, HttpResponse):
+                    return outcome
+                return view(request, outcome, *args, **kwargs)
+
+            wrapper = sync_wrapper
+        functools.update_wrapper(wrapper, view)
+        _exempt(wrapper)
+        return cast("WrappedView[P, R]", wrapper)
+
+    return decorate

@@ -1,0 +1,236 @@
+"""Flask adapter: a route decorator that verifies Boltcall webhooks.
+
+Usage::
+
+    from boltcall_webhooks.flask import verify_webhook
+
+    @app.post("/webhooks/boltcall")
+    @verify_webhook()
+    def boltcall_webhook(event):
+        ...
+        return "", 204
+
+The decorator goes *below* ``@app.route`` / ``@app.post``: the route decorator
+must register the verifying wrapper, not the bare view.
+
+Requests are refused before the view runs, with a JSON body
+``{"error": ...}``:
+
+======================================  ======
+what                                    status
+======================================  ======
+missing, malformed or wrong signature   401
+body larger than ``max_body_size``      413
+signed body that is not an envelope     400
+method other than ``POST``              405
+no secret configured                    500 (logged)
+======================================  ======
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import io
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, overload
+
+try:
+    from flask import current_app, g, request
+    from werkzeug.exceptions import RequestEntityTooLarge
+except ImportError as exc:  # pragma: no cover - exercised only without Flask
+    msg = (
+        "boltcall_webhooks.flask needs Flask; install it with "
+        'pip install "boltcall-webhooks[flask]"'
+    )
+    raise ImportError(msg) from exc
+
+from boltcall_webhooks._errors import PayloadTooLargeError, WebhookError
+from boltcall_webhooks._http import (
+    METHOD_NOT_ALLOWED,
+    Rejection,
+    VerifierSource,
+    parse_content_length,
+    rejection_for,
+)
+from boltcall_webhooks._signing import SIGNATURE_HEADER
+
+if TYPE_CHECKING:
+    from flask.typing import ResponseReturnValue
+    from werkzeug.wrappers import Response
+
+    from boltcall_webhooks._events import Event
+    from boltcall_webhooks._secrets import Secrets
+    from boltcall_webhooks._verifier import Verifier
+
+__all__ = ["CONFIG_KEY", "verify_webhook"]
+
+CONFIG_KEY = "BOLTCALL_WEBHOOK_SECRET"
+"""The ``app.config`` key read when the decorator is given no secrets."""
+
+View = Callable[..., Any]
+
+
+@overload
+def verify_webhook(secrets: View, /) -> Callable[..., ResponseReturnValue]: ...
+
+
+@overload
+def verify_webhook(
+    secrets: Secrets | None = None, /, **options: Any
+) -> Callable[[View], Callable[..., ResponseReturnValue]]: ...
+
+
+def verify_webhook(
+    secrets: Secrets | View | None = None, /, **options: Any
+) -> Callable[..., ResponseReturnValue] | Callable[[View], Callable[..., ResponseReturnValue]]:
+    """Verify the Boltcall signature before a Flask view runs.
+
+    The view receives the typed event as the ``event`` keyword argument (next
+    to any URL variables); it is also stored as ``flask.g.boltcall_event``.
+    Sync and ``async def`` views both work (async views need ``flask[async]``).
+    ``@verify_webhook`` without parentheses is the same as ``@verify_webhook()``.
+
+    Args:
+        secrets: One secret, several (rotation), or a mapping
+            ``event type -> secret(s)``. ``None`` reads
+            ``app.config["BOLTCALL_WEBHOOK_SECRET"]`` at request time, else the
+            ``BOLTCALL_WEBHOOK_SECRET`` environment variable.
+        **options: ``max_body_size`` (default 1 MiB), ``tolerance``,
+            ``strict`` and ``clock``, as for :class:`~boltcall_webhooks.Verifier`.
+
+    Returns:
+        A decorator for the view.
+
+    Raises:
+        ConfigurationError: The ``secrets`` given are unusable (at decoration time).
+        TypeError: An unknown option, or a view that cannot take ``event=``.
+    """
+    if callable(secrets):
+        if options:
+            msg = "Pass options with parentheses: @verify_webhook(max_body_size=...)."
+            raise TypeError(msg)
+        return verify_webhook()(secrets)
+    source = VerifierSource(secrets, options, _configured_secrets)
+
+    def decorate(view: View) -> Callable[..., ResponseReturnValue]:
+        _check_accepts_event(view)
+
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> ResponseReturnValue:
+            outcome = _verify(source)
+            if isinstance(outcome, Rejection):
+                return _respond(outcome)
+            g.boltcall_event = outcome
+            kwargs["event"] = outcome
+            result: ResponseReturnValue = current_app.ensure_sync(view)(*args, **kwargs)
+            return result
+
+        return wrapper
+
+    return decorate
+
+
+def _configured_secrets() -> Secrets | None:
+    secrets: Secrets | None = current_app.config.get(CONFIG_KEY)
+    return secrets
+
+
+def _verify(source: VerifierSource) -> Event | Rejection:
+    """Check method, size and signature; return the event or the refusal."""
+    if request.method != "POST":
+        return METHOD_NOT_ALLOWED
+    try:
+        verifier = source.get()
+        body = _read_body(verifier)
+        if isinstance(body, Rejection):
+            return body
+        return verifier.construct_event(body, request.headers.get(SIGNATURE_HEADER))
+    except WebhookError as error:
+        return rejection_for(error)
+    except RequestEntityTooLarge:
+        # Flask's own MAX_CONTENT_LENGTH is lower than ours.
+        limit = current_app.config.get("MAX_CONTENT_LENGTH") or 0
+        return rejection_for(_too_large(int(limit), None))
+
+
+def _read_body(verifier: Verifier) -> bytes | Rejection:
+    """Read the raw body once, refusing it as soon as it exceeds the cap.
+
+    An announced ``Content-Length`` above the cap is refused without reading.
+    With no ``Content-Length`` (a chunked upload), the server's input stream
+    is wrapped so that reading stops one byte past the cap. The body is read
+    with ``get_data(cache=True)``, so the view can call ``request.get_data()``
+    again and get the same bytes.
+    """
+    environ = request.environ
+    length = parse_content_length(environ.get("CONTENT_LENGTH"))
+    if isinstance(length, Rejection):
+        return length
+    limit = verifier.max_body_size
+    if length is not None:
+        verifier.check_size(length)
+    elif limit is not None and environ.get("wsgi.input_terminated"):
+        # Werkzeug reads a terminated stream to its end: put a cap in front.
+        environ["wsgi.input"] = _CappedInput(environ["wsgi.input"], limit)
+    return request.get_data(cache=True)
+
+
+class _CappedInput(io.RawIOBase):
+    """A read-only stream that raises once more than ``limit`` bytes came through."""
+
+    def __init__(self, raw: Any, limit: int) -> None:
+        super().__init__()
+        self._raw = raw
+        self._limit = limit
+        self._seen = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        if not view:
+            return 0
+        # Never ask for more than one byte past the cap.
+        wanted = min(len(view), self._limit + 1 - self._seen)
+        data: bytes = self._raw.read(wanted)
+        self._seen += len(data)
+        if self._seen > self._limit:
+            raise _too_large(self._limit, self._seen)
+        view[: len(data)] = data
+        return len(data)
+
+
+def _too_large(limit: int, size: int | None) -> PayloadTooLargeError:
+    msg = f"The body is larger than the limit of {limit} bytes."
+    return PayloadTooLargeError(msg, max_body_size=limit, size=size)
+
+
+def _respond(rejection: Rejection) -> Response:
+    response: Response = current_app.response_class(
+        rejection.body,
+        status=rejection.status,
+        headers=list(rejection.headers),
+        content_type=rejection.content_type,
+    )
+    return response
+
+
+def _check_accepts_event(view: View) -> None:
+    """Fail at decoration time, not per request, when the view cannot take ``event=``."""
+    try:
+        parameters = inspect.signature(view).parameters.values()
+    except (TypeError, ValueError):  # pragma: no cover - builtins and odd callables
+        return
+    for parameter in parameters:
+        if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+            return
+        if parameter.name == "event" and parameter.kind in {
+            inspect.Parameter.KEYWORD_ONLY,
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        }:
+            return
+    name = getattr(view, "__qualname__", repr(view))
+    msg = f"{name} must accept an 'event' keyword argument to use @verify_webhook."
+    raise TypeError(msg)
