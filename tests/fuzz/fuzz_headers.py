@@ -19,7 +19,7 @@ Run: ``python tests/fuzz/fuzz_headers.py [libFuzzer options] [CORPUS_DIR]``.
 
 from __future__ import annotations
 
-import atheris
+import atheris  # type: ignore[import-untyped]
 from _common import (
     FIXED_NOW,
     LEAKS,

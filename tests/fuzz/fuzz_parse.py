@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import timedelta
 
-from _common import bw, main
+from _common import OUTCOMES, bw, main
 
 Outcome = tuple[str, object]
 
@@ -43,7 +43,8 @@ def _check_event(event: bw.Event) -> None:
         raise AssertionError(msg)
     known = {t.value for t in bw.EventType}
     if isinstance(event, bw.UnknownEvent):
-        if not isinstance(event.data, Mapping):
+        data: object = event.data
+        if not isinstance(data, Mapping):
             msg = "UnknownEvent.data is not a mapping"
             raise AssertionError(msg)
     elif event.type not in known or not isinstance(event.data.id, str):
@@ -55,6 +56,8 @@ def test_one(data: bytes) -> None:
     """Parse ``data`` both ways and compare the outcomes."""
     lenient = _parse(data, strict=False)
     strict = _parse(data, strict=True)
+    OUTCOMES[f"lenient {lenient[0]}"] += 1
+    OUTCOMES[f"strict {strict[0]}"] += 1
     if lenient[0] == "refused" and strict[0] != "refused":
         msg = "strict mode accepted a body that lenient mode refused"
         raise AssertionError(msg)
