@@ -1,0 +1,1 @@
+"""Tests of the Django adapter (``boltcall_webhooks.django``)."""
