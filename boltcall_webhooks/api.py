@@ -85,7 +85,7 @@ DEFAULT_TIMEOUT: Final = 10.0
 _MAX_RESPONSE_SIZE: Final = 8 * 1024 * 1024
 _MAX_MESSAGE_LENGTH: Final = 300
 _KNOWN_EVENTS: Final = tuple(member.value for member in EventType)
-_DELAY_SECONDS: Final = re.compile(r"[0-9]{1,9}(?:\.[0-9]{1,6})?")
+_DELAY_SECONDS: Final = re.compile(r"[0-9]{1,20}(?:\.[0-9]{1,6})?")
 
 
 # Errors ---------------------------------------------------------------------
@@ -552,7 +552,7 @@ def _check_target_url(url: object) -> str:
     if not url.isprintable() or any(char.isspace() for char in url):
         msg = "url must not hold spaces or control characters."
         raise ValueError(msg)
-    return url
+    return "https" + url[len(parts.scheme) :]  # the scheme in lower case, nothing else touched
 
 
 def _check_trigger_event(trigger_event: object) -> str:
