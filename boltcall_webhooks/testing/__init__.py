@@ -100,7 +100,7 @@ class SignedRequest:
 
     @property
     def headers(self) -> dict[str, str]:
-        """The request headers: ``Content-Type`` and, when set, ``X-Boltcall-Signature``."""
+        """Request headers with ``Content-Type`` and, when signed, ``X-Boltcall-Signature``."""
         headers = {"Content-Type": self.content_type}
         if self.signature is not None:
             headers[SIGNATURE_HEADER] = self.signature
