@@ -230,9 +230,11 @@ def test_code_blocks_run(path: pathlib.Path, tmp_path: pathlib.Path) -> None:
         timeout=TIMEOUT_SECONDS,
         check=False,
     )
-    assert result.returncode == 0, (
-        f"a code block in {_relative(path)} failed:\n{result.stdout}\n{result.stderr}"
-    )
+    if result.returncode != 0:
+        pytest.fail(
+            f"a code block in {_relative(path)} failed:\n{result.stdout}\n{result.stderr}",
+            pytrace=False,
+        )
 
 
 def test_every_page_is_collected() -> None:
