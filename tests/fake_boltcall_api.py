@@ -163,8 +163,9 @@ class FakeBoltcallApi:
         self, url: str, trigger_event: str, name: str | None, *, is_active: bool = True
     ) -> dict[str, Any]:
         self._counter += 1
-        webhook = {
-            "id": f"wh_{self._counter:04d}{secrets.token_hex(3)}",
+        webhook_id = f"wh_{self._counter:04d}{secrets.token_hex(3)}"
+        webhook: dict[str, Any] = {
+            "id": webhook_id,
             "name": name,
             "url": url,
             "trigger_event": trigger_event,
@@ -172,7 +173,7 @@ class FakeBoltcallApi:
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds")[:-6] + "Z",
             "secret": "whsec_" + secrets.token_hex(24),
         }
-        self.webhooks[webhook["id"]] = webhook
+        self.webhooks[webhook_id] = webhook
         return dict(webhook)
 
     def _next_scripted(self) -> ScriptedAnswer | None:
