@@ -161,7 +161,9 @@ def _read_body(verifier: Verifier) -> bytes | Rejection:
     With no ``Content-Length`` (a chunked upload), the server's input stream
     is wrapped so that reading stops one byte past the cap. The body is read
     with ``get_data(cache=True)``, so the view can call ``request.get_data()``
-    again and get the same bytes.
+    again and get the same bytes. Without ``Content-Length``, a body that
+    reaches Flask's ``MAX_CONTENT_LENGTH`` is refused too (Werkzeug truncates
+    streamed bodies there).
     """
     environ = request.environ
     length = parse_content_length(environ.get("CONTENT_LENGTH"))
@@ -170,10 +172,17 @@ def _read_body(verifier: Verifier) -> bytes | Rejection:
     limit = verifier.max_body_size
     if length is not None:
         verifier.check_size(length)
-    elif limit is not None and environ.get("wsgi.input_terminated"):
+        return request.get_data(cache=True)
+    if limit is not None and environ.get("wsgi.input_terminated"):
         # Werkzeug reads a terminated stream to its end: put a cap in front.
         environ["wsgi.input"] = _CappedInput(environ["wsgi.input"], limit)
-    return request.get_data(cache=True)
+    body = request.get_data(cache=True)
+    flask_limit = request.max_content_length
+    if flask_limit is not None and len(body) >= flask_limit:
+        # Werkzeug cuts a streamed body at MAX_CONTENT_LENGTH without an error;
+        # a body that reached it was most likely cut.
+        raise _too_large(flask_limit, len(body))
+    return body
 
 
 class _CappedInput(io.RawIOBase):
