@@ -53,6 +53,7 @@ class ScriptedAnswer:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict[str, str])
     delay: float = 0.0
+    method: str | None = None  # only a request with this method takes it
 
 
 class FakeBoltcallApi:
@@ -134,11 +135,13 @@ class FakeBoltcallApi:
         headers: dict[str, str] | None = None,
         delay: float = 0.0,
         times: int = 1,
+        method: str | None = None,
     ) -> None:
         """Answer the next ``times`` requests with this, before any auth or routing.
 
         ``body`` is sent as is when ``bytes``, UTF-8 encoded when ``str``, and
-        as JSON otherwise.
+        as JSON otherwise. With ``method``, only requests of that method take
+        the answer (the others are served normally).
         """
         if isinstance(body, bytes):
             raw = body
@@ -146,7 +149,7 @@ class FakeBoltcallApi:
             raw = body.encode("utf-8")
         else:
             raw = json.dumps(body).encode("utf-8")
-        answer = ScriptedAnswer(status, raw, dict(headers or {}), delay)
+        answer = ScriptedAnswer(status, raw, dict(headers or {}), delay, method)
         with self._lock:
             self._script.extend([answer] * times)
 
@@ -176,9 +179,12 @@ class FakeBoltcallApi:
         self.webhooks[webhook_id] = webhook
         return dict(webhook)
 
-    def _next_scripted(self) -> ScriptedAnswer | None:
+    def _next_scripted(self, method: str) -> ScriptedAnswer | None:
         with self._lock:
-            return self._script.pop(0) if self._script else None
+            for index, answer in enumerate(self._script):
+                if answer.method in {None, method}:
+                    return self._script.pop(index)
+            return None
 
     def _record(self, request: RecordedRequest) -> bool:
         """Keep the request; False once the request budget is spent."""
@@ -260,7 +266,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.api._record(request):
             self._send(503, b'{"error": "request budget of the fake API spent"}', {})
             return
-        scripted = self.api._next_scripted()
+        scripted = self.api._next_scripted(self.command)
         if scripted is not None:
             if scripted.delay and self.api._stopping.wait(scripted.delay):
                 return  # stopped while "slow": drop the connection
