@@ -39,8 +39,11 @@ from boltcall_webhooks._http import (
     rejection_for,
 )
 from boltcall_webhooks._signing import SIGNATURE_HEADER
+from boltcall_webhooks._verifier import DEFAULT_MAX_BODY_SIZE, Clock
 
 if TYPE_CHECKING:
+    from datetime import timedelta
+
     from starlette.exceptions import HTTPException
     from starlette.requests import Request
 
@@ -85,13 +88,18 @@ class BoltcallWebhookMiddleware:
             routed by the app (an ASGI ``root_path`` prefix is ignored).
         secrets: One secret, several, or a mapping ``event type -> secret(s)``;
             ``None`` reads ``BOLTCALL_WEBHOOK_SECRET`` at the first request.
-        **options: ``tolerance``, ``max_body_size``, ``strict``, ``clock`` as for
-            :class:`~boltcall_webhooks.Verifier`.
+        tolerance: Refuse events whose timestamp is further than this from now
+            (seconds or ``timedelta``); ``None`` (default) is off.
+        max_body_size: The largest body accepted, in bytes (413 above it);
+            ``None`` removes the cap (not advised).
+        strict: Refuse a known field of the wrong JSON type (400).
+        clock: Returns "now" for the tolerance check.
+
+        These are the options of :class:`~boltcall_webhooks.Verifier`.
 
     Raises:
         ConfigurationError: ``paths`` is empty or not a collection of paths, or
             an explicit ``secrets``/option is invalid.
-        TypeError: An unknown option was given.
     """
 
     __slots__ = ("_paths", "_source", "app")
@@ -102,11 +110,22 @@ class BoltcallWebhookMiddleware:
         *,
         paths: Collection[str],
         secrets: Secrets | None = None,
-        **options: Any,
+        tolerance: float | timedelta | None = None,
+        max_body_size: int | None = DEFAULT_MAX_BODY_SIZE,
+        strict: bool = False,
+        clock: Clock | None = None,
     ) -> None:
         self.app = app
         self._paths = _check_paths(paths)
-        self._source = VerifierSource(secrets, options)
+        self._source = VerifierSource(
+            secrets,
+            {
+                "tolerance": tolerance,
+                "max_body_size": max_body_size,
+                "strict": strict,
+                "clock": clock,
+            },
+        )
 
     @property
     def paths(self) -> frozenset[str]:
@@ -152,7 +171,12 @@ class BoltcallWebhookMiddleware:
 
 
 def verified_event(
-    secrets: Secrets | None = None, **options: Any
+    secrets: Secrets | None = None,
+    *,
+    tolerance: float | timedelta | None = None,
+    max_body_size: int | None = DEFAULT_MAX_BODY_SIZE,
+    strict: bool = False,
+    clock: Clock | None = None,
 ) -> Callable[[Request], Awaitable[Event]]:
     """Build a dependency that verifies the request and returns its event.
 
@@ -177,8 +201,14 @@ def verified_event(
     Args:
         secrets: One secret, several, or a mapping ``event type -> secret(s)``;
             ``None`` reads ``BOLTCALL_WEBHOOK_SECRET`` at the first request.
-        **options: ``tolerance``, ``max_body_size``, ``strict``, ``clock`` as for
-            :class:`~boltcall_webhooks.Verifier`.
+        tolerance: Refuse events whose timestamp is further than this from now
+            (seconds or ``timedelta``); ``None`` (default) is off.
+        max_body_size: The largest body accepted, in bytes (413 above it);
+            ``None`` removes the cap (not advised).
+        strict: Refuse a known field of the wrong JSON type (400).
+        clock: Returns "now" for the tolerance check.
+
+        These are the options of :class:`~boltcall_webhooks.Verifier`.
 
     Returns:
         An async callable taking the ``Request``. It raises FastAPI's
@@ -190,10 +220,12 @@ def verified_event(
     Raises:
         ImportError: Starlette is not installed.
         ConfigurationError: An explicit ``secrets``/option is invalid.
-        TypeError: An unknown option was given.
     """
     request_class, http_exception = _framework()
-    source = VerifierSource(secrets, options)
+    source = VerifierSource(
+        secrets,
+        {"tolerance": tolerance, "max_body_size": max_body_size, "strict": strict, "clock": clock},
+    )
 
     def refuse(rejection: Rejection) -> HTTPException:
         headers = dict(rejection.headers) or None
