@@ -1,0 +1,1 @@
+"""A minimal Django project receiving Boltcall webhooks three ways."""

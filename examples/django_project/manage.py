@@ -1,0 +1,22 @@
+#!/usr/bin/env python
+"""Django's command-line utility for the Boltcall webhook example project.
+
+export BOLTCALL_WEBHOOK_SECRET=whsec_...
+python manage.py runserver
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def main() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "boltcall_demo.settings")
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(sys.argv)
+
+
+if __name__ == "__main__":
+    main()
