@@ -54,6 +54,20 @@ def parse_timestamp(value: str) -> datetime:
     Raises:
         ValueError: ``value`` is not such a date and time.
     """
+    if (  # Fast path for the usual "2025-03-20T09:17:22Z"; the same result as below.
+        len(value) == 20
+        and value[19] in "Zz"
+        and value[10] in "Tt "
+        and value[4] == value[7] == "-"
+        and value[13] == value[16] == ":"
+        and value.isascii()
+        and value[:4].isdigit()
+    ):
+        try:
+            # (datetime.replace() would cost four times as much as this.)
+            return datetime.fromisoformat(f"{value[:10]}T{value[11:19]}+00:00")
+        except ValueError:
+            pass  # the full parser below gives the error
     match = _ISO_8601.fullmatch(value)
     if match is None:
         msg = "not an ISO-8601 date and time"
@@ -83,52 +97,112 @@ def parse_timestamp(value: str) -> datetime:
         raise ValueError(msg) from None
 
 
-# Field checks ---------------------------------------------------------------
-# A check returns the typed value, or raises TypeError/ValueError when the JSON
-# value has the wrong type; the caller turns that into None + warning or an error.
+# Resource building ---------------------------------------------------------
 
 
-def _text(value: object) -> str:
-    if isinstance(value, str):
-        return value
-    raise TypeError("a string")
+def _compile_builder(cls: type) -> Callable[[dict[str, Any], bool, bytes], Any]:
+    """Generate a function building a frozen resource ``cls`` from a JSON object.
+
+    Like the ``__init__`` that dataclasses generate, the code is written out
+    field by field, and it fills the slots through their descriptors: the
+    result is the same as calling the class (every field set, frozen), at a
+    fraction of the cost, which matters because parsing is on the request path.
+    Known fields of the wrong JSON type go through ``_wrong_type``.
+    """
+    slots = cls.__dict__
+    namespace: dict[str, Any] = {
+        "new": object.__new__,
+        "cls": cls,
+        "proxy": MappingProxyType,
+        "no_extra": _NO_EXTRA,
+        "wrong": _wrong_type,
+        "moment": _moment_or_wrong,
+        "numbers": frozenset({int, float}),
+        "set_id": slots["id"].__set__,
+        "set_extra": slots["extra"].__set__,
+    }
+    known = {"id"}
+    lines = [
+        "def build(data, strict, raw):",
+        "    obj = new(cls)",
+        "    get = data.get",
+        "    set_id(obj, data['id'])",
+        "    seen = 1",
+    ]
+    for f in fields(cls):
+        name = f.name
+        if name in {"id", "extra"}:
+            continue
+        known.add(name)
+        namespace[f"set_{name}"] = slots[name].__set__
+        wrong = f"v = wrong({name!r}, v, {{}}, strict, raw)"
+        check = {
+            "str | None": "if not isinstance(v, str): " + wrong.format("'a string'"),
+            "float | None": "if v.__class__ not in numbers: " + wrong.format("'a number'"),
+            "datetime | None": f"v = moment({name!r}, v, strict, raw)",
+        }[str(f.type)]
+        lines += [
+            f"    v = get({name!r})",
+            "    if v is not None:",
+            "        seen += 1",
+            f"        {check}",
+            f"    elif {name!r} in data:",
+            "        seen += 1",
+            f"    set_{name}(obj, v)",
+        ]
+    namespace["known"] = frozenset(known)
+    lines += [
+        "    if seen < len(data):",
+        "        set_extra(obj, proxy({k: x for k, x in data.items() if k not in known}))",
+        "    else:",
+        "        set_extra(obj, no_extra)",
+        "    return obj",
+    ]
+    exec("\n".join(lines), namespace)  # noqa: S102 - our own generated code, as in dataclasses
+    return cast("Callable[[dict[str, Any], bool, bytes], Any]", namespace["build"])
 
 
-def _number(value: object) -> float:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return value
-    raise TypeError("a number")
-
-
-def _moment(value: object) -> datetime:
+def _moment_or_wrong(name: str, value: object, strict: bool, raw: bytes) -> datetime | None:
     if isinstance(value, str):
         try:
             return parse_timestamp(value)
         except ValueError:
             pass
-    raise TypeError("an ISO-8601 date and time")
+    return _wrong_type(name, value, "an ISO-8601 date and time", strict, raw)
 
 
-_CHECKS: Final[dict[object, Callable[[object], object]]] = {
-    "str | None": _text,
-    "float | None": _number,
-    "datetime | None": _moment,
-}
+def _event_setters(cls: type) -> tuple[Any, Any, Any, Any]:
+    slots = cls.__dict__
+    names = ("type", "timestamp", "data", "raw")
+    return tuple(slots[name].__set__ for name in names)  # type: ignore[return-value]
 
 
-def _field_checks(resource: type) -> dict[str, Callable[[object], object]]:
-    skip = {"id", "extra"}
-    return {f.name: _CHECKS[f.type] for f in fields(resource) if f.name not in skip}
+def _wrong_type(name: str, value: object, expected: str, strict: bool, raw: bytes) -> None:
+    path = f"data.{name}"
+    if strict:
+        msg = f"Field {path} must be {expected}; got {_json_type(value)}."
+        raise PayloadError(msg, body=raw, path=path)
+    logger.warning(
+        "Field %s should be %s but is %s; it is set to None (the value stays in raw).",
+        path,
+        expected,
+        _json_type(value),
+    )
 
 
-_Spec = tuple[Callable[..., Event], Callable[..., object], dict[str, Callable[[object], object]]]
+_NO_EXTRA: Final[Mapping[str, Any]] = MappingProxyType({})
 
-_RESOURCES: Final[dict[str, _Spec]] = {
-    "new_lead": (NewLeadEvent, Lead, _field_checks(Lead)),
-    "missed_call": (MissedCallEvent, Call, _field_checks(Call)),
-    "appointment_booked": (AppointmentBookedEvent, Appointment, _field_checks(Appointment)),
-    "call_completed": (CallCompletedEvent, Call, _field_checks(Call)),
-    "review_received": (ReviewReceivedEvent, Review, _field_checks(Review)),
+_BUILDERS: Final = {cls: _compile_builder(cls) for cls in (Call, Lead, Appointment, Review)}
+
+_RESOURCES: Final[dict[str, tuple[type, Any, Callable[[dict[str, Any], bool, bytes], Any]]]] = {
+    event_type: (event_cls, _event_setters(event_cls), _BUILDERS[resource_cls])
+    for event_type, event_cls, resource_cls in (
+        ("new_lead", NewLeadEvent, Lead),
+        ("missed_call", MissedCallEvent, Call),
+        ("appointment_booked", AppointmentBookedEvent, Appointment),
+        ("call_completed", CallCompletedEvent, Call),
+        ("review_received", ReviewReceivedEvent, Review),
+    )
 }
 
 
@@ -138,6 +212,10 @@ _RESOURCES: Final[dict[str, _Spec]] = {
 def _refuse_constant(name: str) -> NoReturn:
     msg = f"{name} is not valid JSON"
     raise ValueError(msg)
+
+
+# One decoder, built once: json.loads() with options builds a new one per call.
+_DECODE_JSON: Final = json.JSONDecoder(parse_constant=_refuse_constant).decode
 
 
 def _decode(body: object) -> tuple[object, bytes]:
@@ -157,7 +235,7 @@ def _decode(body: object) -> tuple[object, bytes]:
         msg = f"parse_event() takes bytes, str or a mapping; got {type(body).__name__}."
         raise TypeError(msg)
     try:
-        return json.loads(text, parse_constant=_refuse_constant), raw
+        return _DECODE_JSON(text), raw
     except (ValueError, RecursionError) as exc:
         raise PayloadError("The body is not valid JSON.", body=raw) from exc
 
@@ -203,12 +281,14 @@ def parse_event(body: bytes | str | Mapping[str, Any], *, strict: bool = False) 
     frozen: Mapping[str, Any] = MappingProxyType(envelope)
     spec = _RESOURCES.get(event_type)
     if spec is not None:
-        event_cls, resource_cls, checks = spec
-        resource_id = data.get("id")
-        if isinstance(resource_id, str):
-            values = _check_fields(data, checks, strict, raw)
-            resource = resource_cls(**values)
-            return event_cls(timestamp=timestamp, data=resource, raw=frozen)
+        if data.get("id").__class__ is str:
+            event_cls, (set_type, set_timestamp, set_data, set_raw), builder = spec
+            event = cast("Event", object.__new__(event_cls))
+            set_type(event, event_type)
+            set_timestamp(event, timestamp)
+            set_data(event, builder(data, strict, raw))
+            set_raw(event, frozen)
+            return event
         if strict:
             raise PayloadError("The resource has no string 'id'.", body=raw, path="data.id")
         logger.warning(
@@ -221,44 +301,6 @@ def parse_event(body: bytes | str | Mapping[str, Any], *, strict: bool = False) 
         data=MappingProxyType(data),
         raw=frozen,
     )
-
-
-def _check_fields(
-    data: dict[str, Any],
-    checks: dict[str, Callable[[object], object]],
-    strict: bool,
-    raw: bytes,
-) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    extra: dict[str, Any] = {}
-    for name, value in data.items():
-        check = checks.get(name)
-        if check is None:
-            if name != "id":
-                extra[name] = value
-            continue
-        if value is None:
-            continue
-        try:
-            values[name] = check(value)
-        except TypeError as exc:
-            path = f"data.{name}"
-            if strict:
-                raise PayloadError(
-                    f"Field {path} must be {exc.args[0]}; got {_json_type(value)}.",
-                    body=raw,
-                    path=path,
-                ) from None
-            logger.warning(
-                "Field %s should be %s but is %s; it is set to None (the value stays in raw).",
-                path,
-                exc.args[0],
-                _json_type(value),
-            )
-    values["id"] = data["id"]
-    if extra:
-        values["extra"] = MappingProxyType(extra)
-    return values
 
 
 def _json_type(value: object) -> str:

@@ -62,6 +62,10 @@ def resolve_secrets(secrets: Secrets | None) -> KeyRing:
             holds an empty or whitespace-only secret.
     """
     # Hashable configurations (the usual str, bytes or tuple) are resolved once.
+    if secrets.__class__ is str:
+        ring = _cache.get(secrets)
+        if ring is not None:
+            return ring
     cacheable = isinstance(secrets, (str, bytes, tuple))
     if cacheable:
         ring = _cache.get(secrets)

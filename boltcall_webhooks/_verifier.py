@@ -17,6 +17,7 @@ from boltcall_webhooks._parsing import parse_event
 from boltcall_webhooks._secrets import resolve_secrets, secrets_from_env
 from boltcall_webhooks._signing import (
     SIGNATURE_HEADER,
+    any_key_matches,
     check_body,
     decode_signature,
     matching_keys,
@@ -169,7 +170,7 @@ class Verifier:
         check_body(body)
         self.check_size(len(body))
         expected = decode_signature(signature)
-        if not any(matching_keys(self._ring, body, expected)):
+        if not any_key_matches(self._ring.keys, body, expected):
             raise mismatch_error()
 
     def construct_event(self, body: bytes, signature: str | None) -> Event:
@@ -217,24 +218,33 @@ def _construct(
     clock: Clock | None,
 ) -> Event:
     expected = decode_signature(signature)
-    check_body(body)
-    matches = matching_keys(ring, body, expected)
-    if not any(matches):
-        raise mismatch_error()
-    event = parse_event(body, strict=strict)
+    if body.__class__ is not bytes:
+        check_body(body)
     scopes = ring.scopes
-    if scopes is not None and not any(
-        matched and event.type in scope for matched, scope in zip(matches, scopes, strict=True)
-    ):
-        msg = (
-            f"The signature was made with a secret that is not registered for {event.type!r} "
-            "events. Each webhook subscription has its own secret: map each event type to "
-            "the secret of its own subscription."
-        )
-        raise InvalidSignatureError(msg)
+    if scopes is None:
+        if not any_key_matches(ring.keys, body, expected):
+            raise mismatch_error()
+        event = parse_event(body, strict=strict)
+    else:
+        matches = matching_keys(ring.keys, body, expected)
+        if True not in matches:
+            raise mismatch_error()
+        event = parse_event(body, strict=strict)
+        allowed = [scope for matched, scope in zip(matches, scopes, strict=True) if matched]
+        if not any(event.type in scope for scope in allowed):
+            raise _unbound_error(event.type)
     if window is not None:
         _check_fresh(event.timestamp, window, clock)
     return event
+
+
+def _unbound_error(event_type: str) -> InvalidSignatureError:
+    msg = (
+        f"The signature was made with a secret that is not registered for {event_type!r} "
+        "events. Each webhook subscription has its own secret: map each event type to "
+        "the secret of its own subscription."
+    )
+    return InvalidSignatureError(msg)
 
 
 def _checked_clock(clock: object) -> Clock | None:
