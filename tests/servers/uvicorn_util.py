@@ -91,6 +91,7 @@ def run_uvicorn(
     stop_timeout: float = 10.0,
     max_seconds: float = 120.0,
     max_requests: int = 200,
+    log_path: str | os.PathLike[str] | None = None,
 ) -> Iterator[str]:
     """Serve the ASGI app ``app`` ("module:attribute") with uvicorn; yield its base URL.
 
@@ -104,6 +105,8 @@ def run_uvicorn(
         stop_timeout: Seconds to wait after SIGTERM (then SIGKILL) and after SIGKILL.
         max_seconds: The child exits by itself after this long, whatever happens.
         max_requests: uvicorn exits by itself after serving this many requests.
+        log_path: When given, the server's output (stdout and stderr) is written
+            to this file, so a test can check that nothing was logged as an error.
 
     Raises:
         ServerError: The server exited or did not listen in time (with its output).
@@ -115,7 +118,8 @@ def run_uvicorn(
     child_env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(workdir), child_env.get("PYTHONPATH", "")) if p
     )
-    with tempfile.TemporaryFile() as output:
+    log = open(log_path, "w+b") if log_path is not None else tempfile.TemporaryFile()  # noqa: SIM115
+    with log as output:
         for _attempt in range(3):
             port = _free_port()
             command = [
