@@ -168,13 +168,18 @@ def _moment_or_wrong(name: str, value: object, strict: bool, raw: bytes) -> date
             return parse_timestamp(value)
         except ValueError:
             pass
-    return _wrong_type(name, value, "an ISO-8601 date and time", strict, raw)
+    _wrong_type(name, value, "an ISO-8601 date and time", strict, raw)
+    return None
 
 
 def _event_setters(cls: type) -> tuple[Any, Any, Any, Any]:
     slots = cls.__dict__
-    names = ("type", "timestamp", "data", "raw")
-    return tuple(slots[name].__set__ for name in names)  # type: ignore[return-value]
+    return (
+        slots["type"].__set__,
+        slots["timestamp"].__set__,
+        slots["data"].__set__,
+        slots["raw"].__set__,
+    )
 
 
 def _wrong_type(name: str, value: object, expected: str, strict: bool, raw: bytes) -> None:

@@ -117,9 +117,9 @@ def decode_signature(signature: object) -> bytes:
             (including ``bytes``, lists and non-ASCII text).
     """
     # Fast path: exactly 64 characters, as Boltcall sends it.
-    if signature.__class__ is str and len(signature) == _DIGEST_HEX_LENGTH:  # type: ignore[arg-type]
+    if type(signature) is str and len(signature) == _DIGEST_HEX_LENGTH:
         try:
-            digest = bytes.fromhex(signature)  # type: ignore[arg-type]
+            digest = bytes.fromhex(signature)
         except ValueError:
             digest = b""
         if len(digest) == _DIGEST_LENGTH:
