@@ -12,6 +12,6 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 if os.environ.get("BOLTCALL_EXPECT_INSTALLED") == "1":
     # nox sessions must test the installed package, never the source tree.
     _location = pathlib.Path(boltcall_webhooks.__file__).resolve()
-    if ROOT in _location.parents:
+    if "site-packages" not in _location.parts:
         msg = f"boltcall_webhooks was imported from the checkout ({_location}), not installed"
         raise RuntimeError(msg)
