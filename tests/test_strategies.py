@@ -65,7 +65,7 @@ def library_warnings() -> Iterator[list[logging.LogRecord]]:
 # Parametrised tests run once per class: fewer examples each keep the total reasonable.
 PER_CLASS = settings(max_examples=40)
 
-EVENT_STRATEGIES: list[tuple[Callable[[], st.SearchStrategy[Any]], type, str]] = [
+EVENT_STRATEGIES: list[tuple[Callable[[], st.SearchStrategy[Any]], type[Any], str]] = [
     (bst.new_lead_events, NewLeadEvent, "new_lead"),
     (bst.missed_call_events, MissedCallEvent, "missed_call"),
     (bst.appointment_booked_events, AppointmentBookedEvent, "appointment_booked"),
@@ -88,10 +88,13 @@ DATA_STRATEGIES: list[tuple[Callable[..., st.SearchStrategy[dict[str, Any]]], Ev
 @given(data=st.data())
 @PER_CLASS
 def test_each_event_strategy_yields_its_class_and_survives_a_round_trip(
-    strategy: Callable[[], st.SearchStrategy[Any]], cls: type, event_type: str, data: st.DataObject
+    strategy: Callable[[], st.SearchStrategy[Any]],
+    cls: type[Any],
+    event_type: str,
+    data: st.DataObject,
 ) -> None:
     """A drawn event is of its class; re-parsing its raw envelope gives the same event."""
-    event = data.draw(strategy())
+    event: Any = data.draw(strategy())
     assert isinstance(event, cls)
     assert event.type == event_type
     with library_warnings() as warnings:
