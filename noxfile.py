@@ -165,3 +165,35 @@ def servers(session: nox.Session) -> None:
         "pytest", "tests/servers", "-m", "servers", *session.posargs,
         env={"BOLTCALL_EXPECT_INSTALLED": "1"},
     )
+
+
+@nox.session(python=LATEST)
+def fuzz(session: nox.Session) -> None:
+    """atheris fuzzing of header parsing, construct_event, parse_event and forgeries (~4 min).
+
+    Prints executions and coverage per harness; fails only if a harness crashes.
+    CI (QUICK) runs ~30 s. atheris ships wheels for 3.11-3.13 but none for 3.10
+    (building it needs clang's libFuzzer), hence one Python. Budget in seconds:
+    ``nox -s fuzz -- --total-seconds 600``.
+    """
+    _install_package(session)
+    session.install("atheris>=2.3", "coverage>=7")
+    budget = ["--total-seconds", "32"] if QUICK else []
+    session.run(
+        "python",
+        "tests/fuzz/run_fuzz.py",
+        *budget,
+        *session.posargs,
+        env={"BOLTCALL_EXPECT_INSTALLED": "1"},
+    )
+
+
+@nox.session(python=LATEST)
+def timing(session: nox.Session) -> None:
+    """Timing-leak report: dudect-style Welch t-tests on verification time (a report, never fails).
+
+    A few minutes; CI (QUICK) runs the short version (~20-40 s).
+    """
+    _install_package(session)
+    args = ["--quick"] if QUICK else []
+    session.run("python", "tests/timing/timing_check.py", *args, *session.posargs)
