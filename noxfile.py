@@ -197,3 +197,28 @@ def timing(session: nox.Session) -> None:
     _install_package(session)
     args = ["--quick"] if QUICK else []
     session.run("python", "tests/timing/timing_check.py", *args, *session.posargs)
+
+
+DOCS_DEPS = ["sphinx>=8.1", "furo>=2024.8.6", "myst-parser>=4"]
+
+
+@nox.session(python=LATEST)
+def docs(session: nox.Session) -> None:
+    """Build the docs (warnings fail), run their doctests, and run every snippet with nothing skipped.
+
+    Cross-references to Python, Flask and Django are offline by default; set
+    BOLTCALL_DOCS_INTERSPHINX=1 (network) or to a folder of inventories to link them.
+    """
+    _install_package(session, "[flask,django,starlette,hypothesis]")
+    session.install(*DOCS_DEPS, "flask[async]", "fastapi", "httpx", *TEST_DEPS)
+    out = session.create_tmp()
+    env = {"BOLTCALL_EXPECT_INSTALLED": "1"}
+    for builder in ("html", "doctest"):
+        session.run(
+            "sphinx-build", "-W", "-n", "--keep-going", "-E", "-q", "-b", builder,
+            "docs", os.path.join(out, builder), env=env,
+        )
+    session.run(
+        "pytest", "tests/test_docs.py", "-p", "no:cacheprovider", *session.posargs,
+        env={**env, "BOLTCALL_DOCS_NO_SKIP": "1"},
+    )

@@ -14,6 +14,7 @@ without a network.
 
 from __future__ import annotations
 
+import argparse
 import functools
 import importlib
 import os
@@ -22,18 +23,27 @@ import pkgutil
 import re
 from typing import TYPE_CHECKING, Any
 
+from docutils import nodes
 from sphinx.pycode import ModuleAnalyzer
 from sphinx.util import logging as sphinx_logging
+from sphinx.util.docutils import SphinxDirective
 
 import boltcall_webhooks
 
 if TYPE_CHECKING:
-    from docutils.nodes import Element
+    from docutils.nodes import Element, Node
     from sphinx.addnodes import pending_xref
     from sphinx.application import Sphinx
     from sphinx.environment import BuildEnvironment
 
 DOCS = pathlib.Path(__file__).resolve().parent
+if (
+    os.environ.get("BOLTCALL_EXPECT_INSTALLED") == "1"
+    and DOCS.parent in pathlib.Path(boltcall_webhooks.__file__).resolve().parents
+):
+    # nox documents the installed package, as users get it, never the checkout.
+    msg = f"boltcall_webhooks was imported from the checkout ({boltcall_webhooks.__file__})"
+    raise RuntimeError(msg)
 logger = sphinx_logging.getLogger(__name__)
 
 project = "boltcall-webhooks"
@@ -48,7 +58,6 @@ extensions = [
     "sphinx.ext.napoleon",
     "sphinx.ext.intersphinx",
     "sphinx.ext.doctest",
-    "sphinxarg.ext",
 ]
 
 source_suffix = {".md": "markdown"}
@@ -116,68 +125,49 @@ def _intersphinx_mapping(setting: str) -> dict[str, tuple[str, str | None]]:
 intersphinx_mapping = _intersphinx_mapping(os.environ.get("BOLTCALL_DOCS_INTERSPHINX", ""))
 intersphinx_disabled_reftypes = ["*"]
 
-# Names nitpicky mode may not resolve.
+# Names nitpicky mode cannot resolve, and why. Nothing of this package is
+# ignored: every boltcall_webhooks name must resolve.
 #
-# Starlette and FastAPI publish MkDocs sites without an intersphinx inventory,
-# and typing_extensions / Hypothesis are not in the mapping: their names can
-# never resolve. The standard library and the other frameworks resolve through
-# intersphinx when it is turned on; offline, they are ignored too.
-_ALWAYS_EXTERNAL = ["starlette", "fastapi", "typing_extensions", "hypothesis", "httpx"]
-_MAPPED_EXTERNAL = {
-    "python": [
-        "datetime",
-        "collections",
-        "typing",
-        "types",
-        "enum",
-        "logging",
-        "argparse",
-        "io",
-        "pathlib",
-        "re",
-        "urllib",
-        "http",
-        "email",
-        "concurrent",
-        "asyncio",
-        "wsgiref",
-        "os",
-        "json",
-        "hashlib",
-        "hmac",
-        "threading",
-        "queue",
-    ],
+# 1. Projects without an intersphinx inventory: Starlette and FastAPI publish
+#    MkDocs sites (no objects.inv); typing_extensions, Hypothesis (imported as
+#    ``st`` in the strategies' signatures), pytest and httpx are not mapped.
+_NO_INVENTORY = ["starlette", "fastapi", "typing_extensions", "hypothesis", "st", "pytest"]
+_NO_INVENTORY += ["_pytest", "httpx"]
+# 2. Projects with an inventory: resolved when intersphinx is on, else ignored.
+_STDLIB_MODULES = ["datetime", "collections", "typing", "types", "enum", "logging"]
+_STDLIB_MODULES += ["argparse", "io", "pathlib", "re", "urllib", "http", "email", "os"]
+_STDLIB_MODULES += ["concurrent", "asyncio", "wsgiref", "json", "hashlib", "hmac"]
+_STDLIB_MODULES += ["threading", "queue", "sqlite3", "inspect"]
+_WITH_INVENTORY = {
+    "python": _STDLIB_MODULES,
     "flask": ["flask"],
     "werkzeug": ["werkzeug"],
     "django": ["django"],
 }
-_unresolvable = list(_ALWAYS_EXTERNAL)
-for _project, _modules in _MAPPED_EXTERNAL.items():
+_unresolvable = list(_NO_INVENTORY)
+for _project, _modules in _WITH_INVENTORY.items():
     if _project not in intersphinx_mapping:
         _unresolvable.extend(_modules)
-nitpick_ignore_regex = [
-    (r"py:.*", rf"({'|'.join(sorted(_unresolvable))})(\..*)?"),
-]
-# The adapters' own typing helpers (type variables and view aliases) appear in
-# signatures but are not public names, so they have no entry to link to.
-nitpick_ignore = [
-    ("py:class", name) for name in ("View", "FunctionView", "WrappedView", "P", "R")
-] + [("py:class", f"boltcall_webhooks.django.{name}") for name in ("P", "R")]
-# Docstrings that napoleon or Sphinx misread, reported to their owners; remove
-# an entry once its docstring is fixed (the build then stays clean without it).
-nitpick_ignore += [
-    ("py:class", "The typed event"),  # parse_event, "Returns:" reads as a type
-    ("py:class", "The request headers"),  # testing.SignedRequest.headers
-    ("py:exc", "ImproperlyConfigured"),  # django.BoltcallWebhookMiddleware, unqualified
-    ("py:class", "ResponseReturnValue"),  # flask.verify_webhook overloads, unqualified
-]
+nitpick_ignore_regex = [(r"py:.*", rf"({'|'.join(sorted(_unresolvable))})(\..*)?")]
 if "python" not in intersphinx_mapping:
-    # Without Python's inventory, bare names of the standard library that
-    # autodoc writes into signatures cannot resolve either.
-    nitpick_ignore_regex += [
-        (r"py:.*", r"(datetime|timedelta|Mapping|Sequence|Callable|Any|Literal|TypeAlias)"),
-    ]
+    # Bare standard-library names that autodoc writes into signatures.
+    _BARE_STDLIB = "datetime|timedelta|Mapping|Sequence|Callable|Any|Literal|TypeAlias"
+    nitpick_ignore_regex += [(r"py:.*", rf"({_BARE_STDLIB})")]
+# 3. Framework types the adapters import for type checking only: autodoc
+#    writes them unqualified, so no inventory can resolve them.
+_BARE_FRAMEWORK_TYPES = ["ResponseReturnValue", "Request", "ASGIApp", "Scope", "Receive"]
+_BARE_FRAMEWORK_TYPES += ["Send", "HttpRequest", "HttpResponse", "HttpResponseBase"]
+nitpick_ignore = [("py:class", name) for name in _BARE_FRAMEWORK_TYPES]
+# 4. The adapters' private typing helpers (type variables and view aliases):
+#    they appear in signatures but are not public names.
+nitpick_ignore += [("py:class", name) for name in ("View", "FunctionView", "WrappedView")]
+nitpick_ignore += [("py:class", name) for name in ("P", "R", "boltcall_webhooks.django.R")]
+# 5. Docstrings that napoleon misreads or that name a framework object
+#    unqualified, reported to their owners; drop an entry once it is fixed.
+nitpick_ignore += [
+    ("py:class", "The typed event"),  # parse_event: "Returns:" line read as a type
+    ("py:exc", "ImproperlyConfigured"),  # django.BoltcallWebhookMiddleware: unqualified
+]
 
 # -- doctest ------------------------------------------------------------------
 
@@ -304,10 +294,90 @@ def _check_reference_is_complete(app: Sphinx, env: BuildEnvironment) -> None:
                 logger.warning("%s.%s is public but not in the reference", module_name, name)
 
 
+# -- CLI reference ------------------------------------------------------------
+#
+# ``{cli-help} webhooks rotate`` shows the --help text of that command, taken
+# from the real argument parser at build time, so the page cannot drift from
+# the program. The build fails if a command has no such block.
+
+
+def _cli_parsers() -> dict[str, argparse.ArgumentParser]:
+    from boltcall_webhooks._cli import build_parser  # noqa: PLC0415 - the CLI is optional here
+
+    found: dict[str, argparse.ArgumentParser] = {}
+
+    def walk(path: str, parser: argparse.ArgumentParser) -> None:
+        found[path] = parser
+        for action in parser._actions:  # argparse has no public walker
+            if isinstance(action, argparse._SubParsersAction):
+                for name, child in action.choices.items():
+                    walk(f"{path} {name}".strip(), child)
+
+    walk("", build_parser())
+    return found
+
+
+class CliHelp(SphinxDirective):
+    """Insert the ``--help`` output of a ``boltcall-webhooks`` command."""
+
+    optional_arguments = 2
+    has_content = False
+
+    def run(self) -> list[Node]:
+        command = " ".join(self.arguments)
+        parsers = _cli_parsers()
+        if command not in parsers:
+            logger.warning(
+                "unknown boltcall-webhooks command %r", command, location=self.get_location()
+            )
+            return []
+        previous = os.environ.get("COLUMNS")
+        os.environ["COLUMNS"] = "88"  # argparse wraps to the terminal width
+        try:
+            text = parsers[command].format_help()
+        finally:
+            if previous is None:
+                del os.environ["COLUMNS"]
+            else:
+                os.environ["COLUMNS"] = previous
+        _cli_shown(self.env).setdefault(self.env.docname, set()).add(command)
+        return [nodes.literal_block(text, text, language="text")]
+
+
+def _cli_shown(env: BuildEnvironment) -> dict[str, set[str]]:
+    if not hasattr(env, "boltcall_cli_shown"):
+        env.boltcall_cli_shown = {}  # type: ignore[attr-defined]
+    shown: dict[str, set[str]] = env.boltcall_cli_shown  # type: ignore[attr-defined]
+    return shown
+
+
+def _purge_cli(app: Sphinx, env: BuildEnvironment, docname: str) -> None:
+    del app
+    _cli_shown(env).pop(docname, None)
+
+
+def _merge_cli(
+    app: Sphinx, env: BuildEnvironment, docnames: object, other: BuildEnvironment
+) -> None:
+    del app, docnames
+    _cli_shown(env).update(_cli_shown(other))
+
+
+def _check_cli_is_complete(app: Sphinx, env: BuildEnvironment) -> None:
+    del app
+    shown = set().union(*_cli_shown(env).values())
+    for command in sorted(set(_cli_parsers()) - shown):
+        logger.warning("the CLI command %r has no cli-help block in the docs", command or "(top)")
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     """Register the hooks above."""
     app.connect("autodoc-process-docstring", _fill_alias_docstring)
     app.connect("autodoc-process-signature", _tidy_signature)
     app.connect("missing-reference", _resolve_public_name)
     app.connect("env-check-consistency", _check_reference_is_complete)
+    app.connect("env-check-consistency", _check_cli_is_complete)
+    app.add_directive("cli-help", CliHelp)
+    app.connect("env-purge-doc", _purge_cli)
+    app.connect("env-merge-info", _merge_cli)
     return {"parallel_read_safe": True}

@@ -10,7 +10,9 @@ Blocks that are deliberately not runnable use another fence: ```text,
 The interpreter runs with ``-W error``, in an empty temporary directory, with
 ``BOLTCALL_WEBHOOK_SECRET`` set to :data:`EXAMPLE_SECRET` (pages may rely on it
 as a deployment would) and ``__name__`` not ``"__main__"`` (so an
-``if __name__ == "__main__":`` server start is shown, not run). A page that
+``if __name__ == "__main__":`` server start is shown, not run). Functions named
+``test_*`` that a page defines and that take no argument are called after the
+page has run, so the examples of tests are tests themselves. A page that
 imports Django without calling ``settings.configure`` gets minimal settings, as
 a project's ``settings.py`` would provide.
 
@@ -158,7 +160,7 @@ def _doctest_source(text: str) -> str:
 
 # The program each page runs in: reads the blocks as JSON on stdin.
 RUNNER = r"""
-import doctest, json, sys
+import doctest, inspect, json, sys
 
 page, blocks, configure_django = json.load(sys.stdin)
 if configure_django:
@@ -188,6 +190,12 @@ for block in blocks:
     else:
         padded = "\n" * (block["line"] - 1) + block["source"]
         exec(compile(padded, page, "exec"), namespace)
+if not failed:
+    # Tests a page defines and that need no fixture run too.
+    for name, function in list(namespace.items()):
+        if name.startswith("test_") and callable(function):
+            if not inspect.signature(function).parameters:
+                function()
 sys.exit(1 if failed else 0)
 """
 
