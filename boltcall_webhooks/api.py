@@ -26,7 +26,9 @@ Every failure of a call is an :class:`ApiError`, itself a
 
 A bad argument (a non-HTTPS ``url``, an unknown ``trigger_event``) raises
 :class:`ValueError` before any request is sent. The API key and webhook
-secrets never appear in reprs, log records or error messages.
+secrets never appear in reprs, log records or error messages. Each call is
+logged at ``DEBUG`` level on the logger ``boltcall_webhooks.api`` (method,
+route, status and duration only).
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ __all__ = [
     "WebhooksClient",
 ]
 
-logger = logging.getLogger("boltcall_webhooks.api")
+_logger = logging.getLogger("boltcall_webhooks.api")
 
 API_KEY_ENV_VAR: Final = "BOLTCALL_API_KEY"
 """The environment variable read when no ``api_key`` is given."""
@@ -371,7 +373,7 @@ class WebhooksClient:
                 body = b""
             finally:
                 exc.close()
-            logger.debug("%s -> HTTP %s in %.0f ms", where, status, _ms_since(started))
+            _logger.debug("%s -> HTTP %s in %.0f ms", where, status, _ms_since(started))
             retry_after = exc.headers.get("Retry-After") if exc.headers else None
             raise self._error_for(status, body, retry_after, where) from None
         except urllib.error.URLError as exc:
@@ -386,7 +388,7 @@ class WebhooksClient:
         except (OSError, HTTPException) as exc:
             msg = f"The Boltcall API connection failed during {where} ({type(exc).__name__})."
             raise ApiConnectionError(msg) from exc
-        logger.debug("%s -> HTTP %s in %.0f ms", where, status, _ms_since(started))
+        _logger.debug("%s -> HTTP %s in %.0f ms", where, status, _ms_since(started))
         return status, body
 
     def _timed_out(self, where: str) -> ApiTimeoutError:
