@@ -221,7 +221,7 @@ def verified_event(
         ImportError: Starlette is not installed.
         ConfigurationError: An explicit ``secrets``/option is invalid.
     """
-    request_class, http_exception = _framework()
+    request_class, http_exception, client_disconnect = _framework()
     source = VerifierSource(
         secrets,
         {"tolerance": tolerance, "max_body_size": max_body_size, "strict": strict, "clock": clock},
@@ -243,13 +243,13 @@ def verified_event(
             length, signature = _read_headers(request.scope)
             if length is not None:
                 verifier.check_size(length)
-            body = await _read_request(request, verifier)
+            body = await _read_request(request, verifier, client_disconnect)
             event = verifier.construct_event(body, signature)
         except WebhookError as exc:
             raise refuse(rejection_for(exc)) from exc
         except _Refused as refused:
             raise refuse(refused.rejection) from None
-        request.state.boltcall_event = event
+        request.scope.setdefault("state", {})[STATE_KEY] = event  # request.state.boltcall_event
         return event
 
     # FastAPI reads the signature to find the Request parameter; the annotation
@@ -289,27 +289,30 @@ def _check_paths(paths: Collection[str]) -> frozenset[str]:
 
 
 def _read_headers(scope: Scope) -> tuple[int | None, str | None]:
-    """Find Content-Length and the signature in the raw ASGI headers."""
-    lengths: set[bytes] = set()
-    signatures: set[bytes] = set()
+    """Find Content-Length and the signature in the raw ASGI headers.
+
+    A header repeated with the same value counts once; with different values
+    it is refused (400 for the length, 401 for the signature).
+    """
+    length: bytes | None = None
+    signature: bytes | None = None
     for name, value in scope.get("headers", ()):
         if name == b"content-length":
-            lengths.add(value)
+            if length is not None and value != length:
+                raise _Refused(_bad_length())
+            length = value
         elif name == _SIGNATURE_KEY:
-            signatures.add(value)
-    if len(lengths) > 1:
-        raise _Refused(_bad_length())
-    length: int | None = None
-    if lengths:
-        parsed = parse_content_length(lengths.pop().decode("latin-1"))
+            if signature is not None and value != signature:
+                msg = f"Several different {SIGNATURE_HEADER} headers were sent."
+                raise InvalidSignatureError(msg)
+            signature = value
+    size: int | None = None
+    if length is not None:
+        parsed = parse_content_length(length.decode("latin-1"))
         if isinstance(parsed, Rejection):
             raise _Refused(parsed)
-        length = parsed
-    if len(signatures) > 1:
-        msg = f"Several different {SIGNATURE_HEADER} headers were sent."
-        raise InvalidSignatureError(msg)
-    signature = signatures.pop().decode("latin-1") if signatures else None
-    return length, signature
+        size = parsed
+    return size, None if signature is None else signature.decode("latin-1")
 
 
 def _bad_length() -> Rejection:
@@ -339,10 +342,10 @@ async def _receive_body(receive: Receive, verifier: Verifier) -> bytes | None:
     return b"".join(chunks)
 
 
-async def _read_request(request: Request, verifier: Verifier) -> bytes:
+async def _read_request(
+    request: Request, verifier: Verifier, disconnect: type[Exception]
+) -> bytes:
     """Read the body through the Request, capped, and keep it for ``request.body()``."""
-    from starlette.requests import ClientDisconnect
-
     chunks: list[bytes] = []
     size = 0
     try:
@@ -350,7 +353,7 @@ async def _read_request(request: Request, verifier: Verifier) -> bytes:
             size += len(chunk)
             verifier.check_size(size)
             chunks.append(chunk)
-    except ClientDisconnect:
+    except disconnect:
         raise _Refused(_DISCONNECTED) from None
     body = b"".join(chunks)
     # Starlette caches the body on the instance under this name; setting it lets
@@ -384,11 +387,12 @@ async def _send_rejection(send: Send, rejection: Rejection) -> None:
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-def _framework() -> tuple[type[Request], type[HTTPException]]:
-    """Import Starlette's Request and the HTTPException to raise (FastAPI's if present)."""
+def _framework() -> tuple[type[Request], type[HTTPException], type[Exception]]:
+    """Import Starlette's Request, the HTTPException to raise (FastAPI's if present)
+    and the error a Request raises when the client leaves."""
     try:
         from starlette.exceptions import HTTPException
-        from starlette.requests import Request
+        from starlette.requests import ClientDisconnect, Request
     except ImportError as exc:  # pragma: no cover - depends on the environment
         msg = f"verified_event() needs Starlette (or FastAPI): {_INSTALL_HINT}"
         raise ImportError(msg) from exc
@@ -399,4 +403,4 @@ def _framework() -> tuple[type[Request], type[HTTPException]]:
         pass
     else:
         exception_class = FastAPIHTTPException  # its handler answers {"detail": ...}
-    return Request, exception_class
+    return Request, exception_class, ClientDisconnect

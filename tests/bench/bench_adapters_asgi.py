@@ -1,0 +1,301 @@
+"""Benchmark: what the Starlette middleware and the FastAPI dependency add per request.
+
+Run with ``python tests/bench/bench_adapters_asgi.py`` (``--quick`` for a short
+run). Each app is driven in-process, by calling ``await app(scope, receive,
+send)`` directly (no test client, no server, no sockets), on one event loop.
+
+For each framework, the same bare route that only reads the body is timed
+without and with the adapter; the difference is the adapter's overhead. It is
+compared with the cost of ``Verifier.construct_event`` on the same body, which
+every adapter must pay anyway: the target is an overhead of at most that cost
+plus 20% (ratio ≤ 1.2). Cases are interleaved in random order over repeated
+rounds and the median is kept, so machine noise hits all of them alike.
+
+This is a report, not a test: it never fails on speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import random
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench_core import large_event, small_event
+from fastapi import Depends, FastAPI
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+import boltcall_webhooks
+from boltcall_webhooks import SIGNATURE_HEADER, Event, Verifier, sign
+from boltcall_webhooks.starlette import BoltcallWebhookMiddleware, verified_event
+
+SECRET = "whsec_bench_0123456789abcdef0123456789"
+PATH = "/webhooks/boltcall"
+CHUNK = 64 * 1024  # what a server typically hands over per http.request message
+TARGET = 1.2
+MAX_BODY = 2 * 1024 * 1024  # room for the 1 MiB event
+
+Message = MutableMapping[str, Any]
+ASGIApp = Callable[..., Awaitable[None]]
+
+
+async def read_body(request: Request) -> Response:
+    """The bare route: read the body, answer 204."""
+    await request.body()
+    return Response(status_code=204)
+
+
+def starlette_app(*, guarded: bool) -> Starlette:
+    """Starlette with the bare route, behind the middleware when ``guarded``."""
+    middleware = [
+        Middleware(BoltcallWebhookMiddleware, paths=[PATH], secrets=SECRET, max_body_size=MAX_BODY)
+    ]
+    return Starlette(
+        routes=[Route(PATH, read_body, methods=["POST"])],
+        middleware=middleware if guarded else [],
+    )
+
+
+async def empty_dependency(request: Request) -> None:
+    """A dependency that does nothing: what FastAPI's injection costs by itself."""
+
+
+def fastapi_app(
+    *, dependency: bool = False, middleware: bool = False, empty: bool = False
+) -> FastAPI:
+    """FastAPI with the bare route; optionally the dependency and/or the middleware."""
+    app = FastAPI()
+    if middleware:
+        app.add_middleware(
+            BoltcallWebhookMiddleware, paths=[PATH], secrets=SECRET, max_body_size=MAX_BODY
+        )
+    if dependency or empty:
+        verified = empty_dependency if empty else verified_event(SECRET, max_body_size=MAX_BODY)
+
+        @app.post(PATH)
+        async def with_dependency(
+            request: Request,
+            event: Event = Depends(verified),  # noqa: B008
+        ) -> Response:
+            return await read_body(request)
+
+    else:
+
+        @app.post(PATH)
+        async def bare(request: Request) -> Response:
+            return await read_body(request)
+
+    return app
+
+
+def request_driver(app: ASGIApp, body: bytes) -> Callable[[], Awaitable[None]]:
+    """One POST of ``body`` (signed, in CHUNK-sized messages) through ``app``, checked."""
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (SIGNATURE_HEADER.lower().encode(), sign(body, SECRET).encode()),
+    ]
+    parts = [body[i : i + CHUNK] for i in range(0, len(body), CHUNK)]
+    messages = [
+        {"type": "http.request", "body": part, "more_body": i < len(parts) - 1}
+        for i, part in enumerate(parts)
+    ]
+    disconnect = {"type": "http.disconnect"}
+
+    async def one() -> None:
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": PATH,
+            "raw_path": PATH.encode(),
+            "root_path": "",
+            "query_string": b"",
+            "headers": headers,
+            "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 8000),
+            "state": {},
+        }
+        pending = iter(messages)
+        status: list[int] = []
+
+        async def receive() -> Message:
+            return next(pending, disconnect)
+
+        async def send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+
+        await app(scope, receive, send)
+        if status != [204]:
+            raise AssertionError(f"unexpected status {status}")
+
+    return one
+
+
+def construct_driver(body: bytes) -> Callable[[], Awaitable[None]]:
+    """The reference cost: Verifier.construct_event on the same body."""
+    verifier = Verifier(SECRET, max_body_size=MAX_BODY)
+    signature = sign(body, SECRET)
+
+    async def one() -> None:
+        verifier.construct_event(body, signature)
+
+    return one
+
+
+@dataclass
+class Case:
+    """One timed per-request coroutine and the bare case it is compared with."""
+
+    name: str
+    run: Callable[[], Awaitable[None]]
+    baseline: str | None = None
+    samples: list[float] = field(default_factory=list)
+
+
+def cases_for(body: bytes) -> list[Case]:
+    """Bare and guarded apps, and the construct_event reference, on ``body``."""
+    return [
+        Case("construct_event (reference)", construct_driver(body)),
+        Case("starlette: bare route", request_driver(starlette_app(guarded=False), body)),
+        Case(
+            "starlette: + middleware",
+            request_driver(starlette_app(guarded=True), body),
+            "starlette: bare route",
+        ),
+        Case("fastapi: bare route", request_driver(fastapi_app(), body)),
+        Case(
+            "fastapi: + empty dependency (FastAPI)",
+            request_driver(fastapi_app(empty=True), body),
+            "fastapi: bare route",
+        ),
+        Case(
+            "fastapi: + verified_event dependency",
+            request_driver(fastapi_app(dependency=True), body),
+            "fastapi: bare route",
+        ),
+        Case(
+            "fastapi: + middleware",
+            request_driver(fastapi_app(middleware=True), body),
+            "fastapi: bare route",
+        ),
+        Case(
+            "fastapi: + middleware + dependency",
+            request_driver(fastapi_app(dependency=True, middleware=True), body),
+            "fastapi: bare route",
+        ),
+    ]
+
+
+async def per_call(run: Callable[[], Awaitable[None]], number: int) -> float:
+    """Seconds per call over ``number`` sequential calls (garbage collector off, as timeit)."""
+    gc.collect()
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        for _ in range(number):
+            await run()
+        return (time.perf_counter() - start) / number
+    finally:
+        gc.enable()
+
+
+async def calibrate(run: Callable[[], Awaitable[None]], budget: float) -> int:
+    """How many calls fit in about ``budget`` seconds."""
+    number = 1
+    while True:
+        elapsed = await per_call(run, number) * number
+        if elapsed >= budget / 4 or number >= 1_000_000:
+            return max(1, int(number * budget / max(elapsed, 1e-9)))
+        number *= 4
+
+
+async def measure(cases: list[Case], rounds: int, budget: float) -> None:
+    """Interleave the cases for ``rounds`` rounds, shuffled each round."""
+    for case in cases:
+        await case.run()  # warm up (middleware stacks are built on first call)
+    numbers = {case.name: await calibrate(case.run, budget) for case in cases}
+    for _ in range(rounds):
+        order = cases[:]
+        random.shuffle(order)
+        for case in order:
+            case.samples.append(await per_call(case.run, numbers[case.name]))
+
+
+def report(title: str, cases: list[Case]) -> list[str]:
+    """Print one table; return the targets missed."""
+    medians = {case.name: statistics.median(case.samples) for case in cases}
+    reference = medians["construct_event (reference)"]
+    print(f"\n### {title}\n")
+    print(
+        f"| {'case':<40} | {'per request':>11} | {'overhead':>11} "
+        f"| {'overhead / construct_event':>26} | target |"
+    )
+    print(f"|{'-' * 42}|{'-' * 13}|{'-' * 13}|{'-' * 28}|--------|")
+    missed: list[str] = []
+    for case in cases:
+        median = medians[case.name]
+        if case.baseline is None:
+            overhead, ratio, verdict = "", "", ""
+        else:
+            extra = median - medians[case.baseline]
+            value = extra / reference
+            overhead = f"{extra * 1e6:8.2f} µs"
+            ratio = f"{value:.2f}x"
+            ok = value <= TARGET
+            verdict = f"{'ok' if ok else 'MISSED'} ≤{TARGET}"
+            if not ok:
+                missed.append(f"{title}: {case.name} {value:.2f}x > {TARGET}x")
+        print(
+            f"| {case.name:<40} | {median * 1e6:8.2f} µs | {overhead:>11} "
+            f"| {ratio:>26} | {verdict} |"
+        )
+    return missed
+
+
+def main() -> int:
+    """Run the benchmark and print the tables."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a short run (CI)")
+    parser.add_argument("--rounds", type=int, default=None)
+    args = parser.parse_args()
+    rounds = args.rounds or (7 if args.quick else 31)
+    budget = 0.01 if args.quick else 0.05
+    import fastapi
+    import starlette
+
+    print(
+        f"boltcall-webhooks {boltcall_webhooks.__version__}, Python {sys.version.split()[0]}, "
+        f"Starlette {starlette.__version__}, FastAPI {fastapi.__version__}; "
+        f"{rounds} interleaved rounds, median per request, apps driven in-process"
+    )
+    payloads = [(f"~500-byte event ({len(small_event())} bytes)", small_event(), budget)]
+    payloads.append(("1 MiB event, in 64 KiB messages", large_event(), budget * 4))
+    missed: list[str] = []
+    loop = asyncio.new_event_loop()
+    try:
+        for title, body, case_budget in payloads:
+            cases = cases_for(body)
+            loop.run_until_complete(measure(cases, rounds, case_budget))
+            missed += report(title, cases)
+    finally:
+        loop.close()
+    print("\ntargets: " + ("all met" if not missed else "missed: " + "; ".join(missed)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
