@@ -152,7 +152,9 @@ def _replay(result: Result, corpus: pathlib.Path, coverage_file: pathlib.Path | 
             f"--rcfile={os.devnull}", f"--data-file={coverage_file}",
             "--source=boltcall_webhooks", harness, "--replay", str(corpus),
         ]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    # Run outside the checkout: there, coverage would take --source for the source
+    # directory instead of the installed package.
+    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=corpus.parent)
     if done.returncode != 0:
         result.crashed = True
         print(f"\n!!! {result.name}: the corpus replay failed\n{done.stdout}{done.stderr}")
@@ -165,7 +167,7 @@ def _line_coverage(coverage_file: pathlib.Path) -> str:
             sys.executable, "-m", "coverage", "report", f"--rcfile={os.devnull}",
             f"--data-file={coverage_file}", "--show-missing", f"--include={_CORE}",
         ],
-        capture_output=True, text=True, check=False,
+        capture_output=True, text=True, check=False, cwd=coverage_file.parent,
     )  # fmt: skip
     print("\nCore coverage reached by replaying the fuzz corpora (coverage.py):")
     print(done.stdout)
