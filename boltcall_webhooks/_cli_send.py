@@ -17,7 +17,7 @@ from boltcall_webhooks._cli_common import (
     secrets_from_args,
     subcommand_parser,
 )
-from boltcall_webhooks._cli_tools import non_negative_seconds
+from boltcall_webhooks._cli_tools import positive_seconds
 from boltcall_webhooks._signing import sign
 from boltcall_webhooks.testing._samples import encode_body, sample_payload
 
@@ -58,7 +58,7 @@ def add_send_parser(subparsers: SubParsers) -> None:
     add_secret_option(parser, several=False)
     parser.add_argument(
         "--timeout",
-        type=non_negative_seconds,
+        type=positive_seconds,
         default=10.0,
         metavar="SECONDS",
         help="how long to wait for the answer (default: 10)",

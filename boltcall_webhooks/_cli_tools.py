@@ -27,7 +27,13 @@ from boltcall_webhooks.testing._samples import sample_payload
 if TYPE_CHECKING:
     from boltcall_webhooks._cli_common import SubParsers
 
-__all__ = ["add_sample_parser", "add_sign_parser", "add_verify_parser", "non_negative_seconds"]
+__all__ = [
+    "add_sample_parser",
+    "add_sign_parser",
+    "add_verify_parser",
+    "non_negative_seconds",
+    "positive_seconds",
+]
 
 _SIGN_EXAMPLES: Final = """\
   export BOLTCALL_WEBHOOK_SECRET=whsec_...
@@ -58,8 +64,17 @@ def non_negative_seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         value = -1.0
-    if not value >= 0 or value == float("inf"):
+    if not 0 <= value < float("inf"):
         msg = f"expected a non-negative number of seconds, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    """argparse type: a finite number of seconds above zero."""
+    value = non_negative_seconds(text)
+    if value == 0:
+        msg = f"expected a number of seconds above zero, got {text!r}"
         raise argparse.ArgumentTypeError(msg)
     return value
 

@@ -448,6 +448,9 @@ def test_send_failures_exit_1_and_usage_errors_exit_2(body_file: pathlib.Path) -
     both = cli("send", "http://127.0.0.1:1/", "--event", "new_lead", "--body", str(body_file))
     assert both.returncode == 2
     assert cli("send", "http://127.0.0.1:1/", "--event", "new_lead", secret=None).returncode == 2
+    no_wait = cli("send", "http://127.0.0.1:1/", "--event", "new_lead", "--timeout", "0")
+    assert no_wait.returncode == 2
+    assert "above zero" in no_wait.stderr
 
 
 def _unused_port() -> int:
