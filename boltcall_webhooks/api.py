@@ -138,7 +138,7 @@ class RateLimitError(ApiError):
         *,
         status: int | None = 429,
         body: bytes = b"",
-        retry_after: float | None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message, status=status, body=body)
         self.retry_after = retry_after

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
 import platform
 import socket
 import time
@@ -369,6 +370,21 @@ def test_every_api_error_is_a_webhook_error() -> None:
         assert issubclass(error, ApiError)
     assert issubclass(ApiTimeoutError, ApiConnectionError)
     assert issubclass(ApiError, WebhookError)
+
+
+def test_errors_survive_pickling(api: FakeBoltcallApi, client: WebhooksClient) -> None:
+    """Errors keep their class and attributes through pickle (task queues, multiprocessing)."""
+    api.script(429, {"error": "Slow down"}, headers={"Retry-After": "3"})
+    with pytest.raises(RateLimitError) as caught:
+        client.list_webhooks()
+    copy = pickle.loads(pickle.dumps(caught.value))
+    assert type(copy) is RateLimitError
+    assert (str(copy), copy.status, copy.body, copy.retry_after) == (
+        str(caught.value),
+        429,
+        caught.value.body,
+        3.0,
+    )
 
 
 # Malformed answers --------------------------------------------------------------------
