@@ -27,6 +27,7 @@ than ``POST``; 500 (logged) when no secret is configured.
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, ParamSpec, TypeVar, cast, overload
@@ -80,6 +81,7 @@ R = TypeVar("R")
 
 _SECRET_SETTING = "BOLTCALL_WEBHOOK_SECRET"  # noqa: S105 - a setting name
 _PATHS_SETTING = "BOLTCALL_WEBHOOK_PATHS"
+_SIGNATURE_KEY = "HTTP_" + SIGNATURE_HEADER.upper().replace("-", "_")
 _OPTION_SETTINGS: Mapping[str, str] = {
     "max_body_size": "BOLTCALL_WEBHOOK_MAX_BODY_SIZE",
     "tolerance": "BOLTCALL_WEBHOOK_TOLERANCE",
@@ -107,7 +109,7 @@ def _verify(request: HttpRequest, source: VerifierSource) -> Event | HttpRespons
         body = _read_body(request, verifier)
         if isinstance(body, Rejection):
             return _respond(body)
-        event = verifier.construct_event(body, request.headers.get(SIGNATURE_HEADER))
+        event = verifier.construct_event(body, request.META.get(_SIGNATURE_KEY))
     except WebhookError as error:
         return _respond(rejection_for(error))
     request.boltcall_event = event  # type: ignore[attr-defined]
@@ -241,9 +243,11 @@ class BoltcallWebhookView(BoltcallWebhookMixin, View):
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         """Call ``handle_event`` with the verified event."""
         result = self.handle_event(request, self.event)
-        if isinstance(result, Awaitable):
-            return self._finish(result)  # type: ignore[return-value]
-        return HttpResponse() if result is None else result
+        if result is None:
+            return HttpResponse()
+        if isinstance(result, HttpResponseBase) or not inspect.isawaitable(result):
+            return result  # anything else: Django reports the wrong return type
+        return self._finish(result)  # type: ignore[return-value]
 
     async def _finish(self, pending: Awaitable[HttpResponseBase | None]) -> HttpResponseBase:
         result = await pending

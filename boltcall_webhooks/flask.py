@@ -56,6 +56,7 @@ from boltcall_webhooks._http import (
 from boltcall_webhooks._signing import SIGNATURE_HEADER
 
 if TYPE_CHECKING:
+    from flask import Request
     from flask.typing import ResponseReturnValue
     from werkzeug.wrappers import Response
 
@@ -69,6 +70,8 @@ CONFIG_KEY = "BOLTCALL_WEBHOOK_SECRET"
 """The ``app.config`` key read when the decorator is given no secrets."""
 
 View = Callable[..., Any]
+
+_SIGNATURE_KEY = "HTTP_" + SIGNATURE_HEADER.upper().replace("-", "_")
 
 
 @overload
@@ -115,16 +118,21 @@ def verify_webhook(
 
     def decorate(view: View) -> Callable[..., ResponseReturnValue]:
         _check_accepts_event(view)
+        is_async = inspect.iscoroutinefunction(view)
 
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> ResponseReturnValue:
-            outcome = _verify(source)
+            # One proxy lookup per request instead of one per attribute.
+            req: Request = request._get_current_object()  # type: ignore[attr-defined]
+            outcome = _verify(req, source)
             if isinstance(outcome, Rejection):
                 return _respond(outcome)
             g.boltcall_event = outcome
             kwargs["event"] = outcome
-            result: ResponseReturnValue = current_app.ensure_sync(view)(*args, **kwargs)
-            return result
+            if is_async:
+                # Flask runs coroutine views through the app's ensure_sync.
+                return current_app.ensure_sync(view)(*args, **kwargs)  # type: ignore[no-any-return]
+            return view(*args, **kwargs)  # type: ignore[no-any-return]
 
         return wrapper
 
@@ -136,16 +144,16 @@ def _configured_secrets() -> Secrets | None:
     return secrets
 
 
-def _verify(source: VerifierSource) -> Event | Rejection:
+def _verify(req: Request, source: VerifierSource) -> Event | Rejection:
     """Check method, size and signature; return the event or the refusal."""
-    if request.method != "POST":
+    if req.method != "POST":
         return METHOD_NOT_ALLOWED
     try:
         verifier = source.get()
-        body = _read_body(verifier)
+        body = _read_body(req, verifier)
         if isinstance(body, Rejection):
             return body
-        return verifier.construct_event(body, request.headers.get(SIGNATURE_HEADER))
+        return verifier.construct_event(body, req.environ.get(_SIGNATURE_KEY))
     except WebhookError as error:
         return rejection_for(error)
     except RequestEntityTooLarge:
@@ -154,7 +162,7 @@ def _verify(source: VerifierSource) -> Event | Rejection:
         return rejection_for(_too_large(int(limit), None))
 
 
-def _read_body(verifier: Verifier) -> bytes | Rejection:
+def _read_body(req: Request, verifier: Verifier) -> bytes | Rejection:
     """Read the raw body once, refusing it as soon as it exceeds the cap.
 
     An announced ``Content-Length`` above the cap is refused without reading.
@@ -165,19 +173,19 @@ def _read_body(verifier: Verifier) -> bytes | Rejection:
     reaches Flask's ``MAX_CONTENT_LENGTH`` is refused too (Werkzeug truncates
     streamed bodies there).
     """
-    environ = request.environ
+    environ = req.environ
     length = parse_content_length(environ.get("CONTENT_LENGTH"))
     if isinstance(length, Rejection):
         return length
     limit = verifier.max_body_size
     if length is not None:
         verifier.check_size(length)
-        return request.get_data(cache=True)
+        return req.get_data(cache=True)
     if limit is not None and environ.get("wsgi.input_terminated"):
         # Werkzeug reads a terminated stream to its end: put a cap in front.
         environ["wsgi.input"] = _CappedInput(environ["wsgi.input"], limit)
-    body = request.get_data(cache=True)
-    flask_limit = request.max_content_length
+    body = req.get_data(cache=True)
+    flask_limit = req.max_content_length
     if flask_limit is not None and len(body) >= flask_limit:
         # Werkzeug cuts a streamed body at MAX_CONTENT_LENGTH without an error;
         # a body that reached it was most likely cut.
