@@ -7,6 +7,7 @@ import json
 import queue
 import sys
 import threading
+import urllib.parse
 from typing import TYPE_CHECKING, Final
 
 from boltcall_webhooks._cli_common import (
@@ -172,11 +173,24 @@ def _run_listen(args: argparse.Namespace) -> int:
         verifier = Verifier(secrets, tolerance=args.tolerance, max_body_size=args.max_body_size)
     except ConfigurationError as exc:
         raise CliError(str(exc)) from None
-    if args.forward_to is not None and not args.forward_to.startswith(("http://", "https://")):
-        msg = f"--forward-to needs an http(s) URL, got {args.forward_to!r}."
+    forward_to: str | None = args.forward_to
+    if forward_to is not None:
+        target = urllib.parse.urlsplit(forward_to)
+        if target.scheme not in {"http", "https"} or not target.hostname:
+            msg = f"--forward-to needs an http(s) URL, got {forward_to!r}."
+            raise CliError(msg)
+    try:
+        receiver = Receiver(
+            verifier, lambda _: None, port=args.port, max_requests=args.max_requests
+        )
+    except OSError as exc:
+        raise CliError(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}.") from None
+    if forward_to is not None and _is_self(forward_to, receiver.server_port):
+        receiver.server_close()
+        msg = "--forward-to points at this listener itself; that would loop forever."
         raise CliError(msg)
     output = _Output()
-    forwarder = _Forwarder(args.forward_to, output) if args.forward_to else None
+    forwarder = _Forwarder(forward_to, output) if forward_to is not None else None
 
     def report(delivery: Delivery) -> None:
         event = delivery.event
@@ -190,19 +204,17 @@ def _run_listen(args: argparse.Namespace) -> int:
             output.event(json.dumps(dict(event.raw), separators=(",", ":")))
         else:
             output.event(
-                f"{format_timestamp(event.timestamp)}  {event.type:<18}  {describe_event(event)}"
+                f"{format_timestamp(event.timestamp)}  {printable(event.type):<18}  "
+                f"{describe_event(event)}"
             )
         if forwarder is not None:
             forwarder.submit(delivery.body, delivery.signature)
 
-    try:
-        receiver = Receiver(verifier, report, port=args.port, max_requests=args.max_requests)
-    except OSError as exc:
-        raise CliError(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}.") from None
+    receiver.on_delivery = report
     count = "1 secret" if len(secrets) == 1 else f"{len(secrets)} secrets"
     output.error(f"Listening on {receiver.url} ({count}; every request is verified).")
     if forwarder is not None:
-        output.error(f"Forwarding verified events to {args.forward_to}.")
+        output.error(f"Forwarding verified events to {forward_to}.")
     output.error("Press Ctrl-C to stop.")
     try:
         receiver.serve_forever(poll_interval=0.1)
@@ -214,3 +226,14 @@ def _run_listen(args: argparse.Namespace) -> int:
             forwarder.close()
     output.error("Stopped.")
     return EXIT_OK
+
+
+def _is_self(url: str, port: int) -> bool:
+    """Whether ``url`` names this listener (127.0.0.1 or localhost on its port)."""
+    target = urllib.parse.urlsplit(url)
+    local = {"127.0.0.1", "localhost", "::1"}
+    try:
+        target_port = target.port or (443 if target.scheme == "https" else 80)
+    except ValueError:
+        return False
+    return (target.hostname or "") in local and target_port == port

@@ -428,13 +428,17 @@ def test_listen_forwards_verified_bodies_with_their_signature() -> None:
 
 
 def test_listen_usage_and_configuration_errors_exit_2() -> None:
-    """No secret, a bad port or a non-HTTP forward URL: exit 2 before serving."""
+    """No secret, a bad port, a non-HTTP or self-pointing forward URL: exit 2 before serving."""
     no_secret = cli("listen", "--port", "0", secret=None)
     assert no_secret.returncode == 2
     assert SECRET_ENV_VAR in no_secret.stderr
     assert cli("listen", "--port", "70000").returncode == 2
     assert cli("listen", "--port", "0", "--forward-to", "ftp://example.com/").returncode == 2
     assert cli("listen", "--port", "0", "--max-requests", "0").returncode == 2
+    port = str(_unused_port())
+    loop = cli("listen", "--port", port, "--forward-to", f"http://localhost:{port}/hooks")
+    assert loop.returncode == 2
+    assert "loop" in loop.stderr
 
 
 def test_send_failures_exit_1_and_usage_errors_exit_2(body_file: pathlib.Path) -> None:
