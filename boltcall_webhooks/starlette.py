@@ -93,9 +93,8 @@ class BoltcallWebhookMiddleware:
         max_body_size: The largest body accepted, in bytes (413 above it);
             ``None`` removes the cap (not advised).
         strict: Refuse a known field of the wrong JSON type (400).
-        clock: Returns "now" for the tolerance check.
-
-        These are the options of :class:`~boltcall_webhooks.Verifier`.
+        clock: Returns "now" for the tolerance check (see
+            :class:`~boltcall_webhooks.Verifier`).
 
     Raises:
         ConfigurationError: ``paths`` is empty or not a collection of paths, or
@@ -206,9 +205,8 @@ def verified_event(
         max_body_size: The largest body accepted, in bytes (413 above it);
             ``None`` removes the cap (not advised).
         strict: Refuse a known field of the wrong JSON type (400).
-        clock: Returns "now" for the tolerance check.
-
-        These are the options of :class:`~boltcall_webhooks.Verifier`.
+        clock: Returns "now" for the tolerance check (see
+            :class:`~boltcall_webhooks.Verifier`).
 
     Returns:
         An async callable taking the ``Request``. It raises FastAPI's
