@@ -1,0 +1,328 @@
+"""Benchmark: what the Flask and Django adapters add per request, in-process.
+
+Run with ``nox -s bench_adapters`` (``--quick`` for a short run), or directly::
+
+    python tests/bench/bench_adapters_wsgi.py [--quick]
+
+Each WSGI app is called directly with a prepared environ (no test client, no
+server), so only the framework and the adapter are timed. For each framework a
+*bare* route that only reads the body is the baseline; each adapter entry
+point serves the same body on the same app. The overhead of an adapter is its
+time minus the bare route's; it is compared with the cost of
+``Verifier.construct_event`` on the same body (the work the adapter must do
+anyway). Target: overhead <= construct_event + 20% (ratio <= 1.20).
+
+Times are CPU time of this process (``time.process_time``, so time spent
+descheduled on a busy machine does not count), as medians of interleaved,
+repeated runs (the cases are shuffled in every round, so noise hits them all
+alike); the overhead is the median of per-round differences. This is a report, not a
+test: it never fails on speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import io
+import json
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from boltcall_webhooks import SIGNATURE_HEADER, Event, Verifier, sign
+
+SECRET = "whsec_bench_adapters_0123456789abcdef"
+TARGET_RATIO = 1.20
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def small_event() -> bytes:
+    """A realistic call_completed envelope of about 500 bytes."""
+    data = {
+        "id": "call_8f2k1q9z",
+        "agent_id": "agt_42",
+        "direction": "inbound",
+        "caller": "+15551234567",
+        "duration_seconds": 184,
+        "status": "completed",
+        "sentiment": "positive",
+        "summary": "Caller asked about teeth whitening prices and booked a cleaning for Friday "
+        "at 10am. Wants a reminder text the day before.",
+        "recording_url": "https://cdn.boltcall.org/recordings/call_8f2k1q9z.mp3",
+        "transcript_url": "https://cdn.boltcall.org/transcripts/call_8f2k1q9z.txt",
+    }
+    envelope = {"event": "call_completed", "timestamp": "2025-03-20T09:17:22Z", "data": data}
+    return json.dumps(envelope, separators=(",", ":")).encode()
+
+
+def large_event(size: int = 256 * 1024) -> bytes:
+    """A call_completed envelope padded with a transcript to about ``size`` bytes."""
+    line = {"speaker": "caller", "text": "I would like to book an appointment for next week."}
+    turns = [line] * (size // (len(json.dumps(line)) + 1))
+    envelope = {
+        "event": "call_completed",
+        "timestamp": "2025-03-20T09:17:22Z",
+        "data": {"id": "call_big", "status": "completed", "transcript": turns},
+    }
+    return json.dumps(envelope, separators=(",", ":")).encode()
+
+
+# --------------------------------------------------------------------------- the apps
+
+
+def flask_app() -> WsgiApp:
+    from flask import Flask, request
+
+    from boltcall_webhooks.flask import verify_webhook
+
+    app = Flask("bench")
+
+    @app.post("/bare")
+    def bare() -> str:
+        request.get_data()
+        return "ok"
+
+    verifier = Verifier(SECRET)
+
+    @app.post("/byhand")
+    def by_hand() -> str:
+        verifier.construct_event(request.get_data(), request.headers.get(SIGNATURE_HEADER))
+        return "ok"
+
+    @app.post("/hook")
+    @verify_webhook(SECRET)
+    def hook(event: Event) -> str:
+        return "ok"
+
+    return app.wsgi_app
+
+
+def django_apps() -> tuple[WsgiApp, WsgiApp]:
+    """Two handlers on one URLconf: without middleware, and with BoltcallWebhookMiddleware."""
+    import django
+    from django.conf import settings
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.http import HttpRequest, HttpResponse
+    from django.urls import path
+
+    from boltcall_webhooks.django import BoltcallWebhookView, verify_webhook
+
+    urls = ModuleType("bench_urls")
+    settings.configure(
+        DEBUG=False,
+        SECRET_KEY="bench-only",
+        ALLOWED_HOSTS=["*"],
+        ROOT_URLCONF=urls,
+        MIDDLEWARE=[],
+        DATABASES={},
+        INSTALLED_APPS=[],
+        USE_TZ=True,
+        BOLTCALL_WEBHOOK_SECRET=SECRET,
+        BOLTCALL_WEBHOOK_PATHS=["/mw/"],
+    )
+    django.setup()
+
+    def bare(request: HttpRequest) -> HttpResponse:
+        request.body  # noqa: B018 - read the body, like the adapters
+        return HttpResponse("ok")
+
+    verifier = Verifier(SECRET)
+
+    def by_hand(request: HttpRequest) -> HttpResponse:
+        verifier.construct_event(request.body, request.headers.get(SIGNATURE_HEADER))
+        return HttpResponse("ok")
+
+    class Hook(BoltcallWebhookView):
+        def handle_event(self, request: HttpRequest, event: Event) -> HttpResponse:
+            return HttpResponse("ok")
+
+    @verify_webhook(SECRET)
+    def decorated(request: HttpRequest, event: Event) -> HttpResponse:
+        return HttpResponse("ok")
+
+    def behind_middleware(request: HttpRequest) -> HttpResponse:
+        return HttpResponse("ok")
+
+    urls.urlpatterns = [  # type: ignore[attr-defined]
+        path("bare/", bare),
+        path("byhand/", by_hand),
+        path("cbv/", Hook.as_view(boltcall_secrets=SECRET)),
+        path("fn/", decorated),
+        path("mw/", behind_middleware),
+    ]
+    plain = WSGIHandler()
+    settings.MIDDLEWARE = ["boltcall_webhooks.django.BoltcallWebhookMiddleware"]
+    guarded = WSGIHandler()
+    return plain, guarded
+
+
+# --------------------------------------------------------------------------- timing
+
+
+def _start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+    if not status.startswith("200"):
+        msg = f"benchmark request failed: {status}"
+        raise RuntimeError(msg)
+    return None
+
+
+def caller(app: WsgiApp, url_path: str, body: bytes, signature: str) -> Callable[[], None]:
+    """A callable sending one POST of ``body`` to ``app`` through a fresh environ."""
+    base = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": url_path,
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_HOST": "127.0.0.1:8000",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(len(body)),
+        "HTTP_" + SIGNATURE_HEADER.upper().replace("-", "_"): signature,
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+
+    def call() -> None:
+        environ = dict(base)
+        environ["wsgi.input"] = io.BytesIO(body)
+        response = app(environ, _start_response)
+        for _ in response:
+            pass
+        close = getattr(response, "close", None)
+        if close is not None:
+            close()
+
+    return call
+
+
+def per_call(fn: Callable[[], object], number: int) -> float:
+    """CPU seconds per call: time this process was descheduled does not count."""
+    start = time.process_time()
+    for _ in range(number):
+        fn()
+    return (time.process_time() - start) / number
+
+
+def measure(
+    cases: dict[str, Callable[[], object]], rounds: int, number: int
+) -> dict[str, list[float]]:
+    """Seconds per call of each case in every round; the order is shuffled per round."""
+    for fn in cases.values():
+        fn()  # warm up (imports, caches, URL resolver)
+    samples: dict[str, list[float]] = {name: [] for name in cases}
+    order = list(cases)
+    rng = random.Random(1234)
+    for _ in range(rounds):
+        rng.shuffle(order)
+        for name in order:
+            samples[name].append(per_call(cases[name], number))
+    return samples
+
+
+@dataclass(frozen=True)
+class Row:
+    """One adapter on one body: medians in seconds per request."""
+
+    name: str
+    body: str
+    bare: float
+    by_hand: float
+    adapter: float
+    overhead: float
+    over_by_hand: float
+    construct: float
+
+
+def _paired(times: list[float], baseline: list[float]) -> float:
+    return statistics.median(a - b for a, b in zip(times, baseline, strict=True))
+
+
+def _print(rows: list[Row], rounds: int) -> None:
+    print(f"Adapter overhead per request, CPU µs (medians of {rounds} interleaved rounds)")
+    header = (
+        f"{'adapter':<28}{'body':>8}{'bare':>8}{'by hand':>9}{'adapter':>9}{'overhead':>10}"
+        f"{'construct':>11}{'ratio':>7}{'vs hand':>9}  target: ratio <= {TARGET_RATIO:.2f}"
+    )
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        ratio = row.overhead / row.construct
+        verdict = "met" if ratio <= TARGET_RATIO else "MISSED"
+        print(
+            f"{row.name:<28}{row.body:>8}{row.bare * 1e6:>8.1f}{row.by_hand * 1e6:>9.1f}"
+            f"{row.adapter * 1e6:>9.1f}{row.overhead * 1e6:>10.1f}{row.construct * 1e6:>11.1f}"
+            f"{ratio:>7.2f}{row.over_by_hand * 1e6:>+9.1f}  {verdict}"
+        )
+    print(
+        "bare: a route that only reads the body. by hand: the same route calling "
+        "Verifier.construct_event itself.\noverhead = adapter - bare (median of per-round "
+        "differences); construct = Verifier.construct_event alone, in a tight loop;\n"
+        "ratio = overhead / construct; vs hand = adapter - by hand (what the adapter adds "
+        "to doing it by hand)."
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="a short run (CI)")
+    args = parser.parse_args(argv)
+    rounds = 12 if args.quick else 60
+
+    flask_wsgi = flask_app()
+    django_plain, django_guarded = django_apps()
+    verifier = Verifier(SECRET)
+
+    rows: list[Row] = []
+    bodies = [("~500 B", small_event(), 50 if args.quick else 200)]
+    bodies.append(("256 KiB", large_event(), 3 if args.quick else 10))
+    for label, body, number in bodies:
+        signature = sign(body, SECRET)
+        cases: dict[str, Callable[[], object]] = {
+            "construct_event": functools.partial(verifier.construct_event, body, signature),
+            "flask bare": caller(flask_wsgi, "/bare", body, signature),
+            "flask by-hand": caller(flask_wsgi, "/byhand", body, signature),
+            "flask @verify_webhook": caller(flask_wsgi, "/hook", body, signature),
+            "django bare": caller(django_plain, "/bare/", body, signature),
+            "django by-hand": caller(django_plain, "/byhand/", body, signature),
+            "django BoltcallWebhookView": caller(django_plain, "/cbv/", body, signature),
+            "django @verify_webhook": caller(django_plain, "/fn/", body, signature),
+            "django middleware": caller(django_guarded, "/mw/", body, signature),
+        }
+        samples = measure(cases, rounds, number)
+        construct = statistics.median(samples["construct_event"])
+        for name, times in samples.items():
+            framework, _, kind = name.partition(" ")
+            if framework == "construct_event" or kind in {"bare", "by-hand"}:
+                continue
+            bare = samples[f"{framework} bare"]
+            by_hand = samples[f"{framework} by-hand"]
+            rows.append(
+                Row(
+                    name,
+                    label,
+                    statistics.median(bare),
+                    statistics.median(by_hand),
+                    statistics.median(times),
+                    # Paired within each round, so slow phases of a busy machine cancel out.
+                    _paired(times, bare),
+                    _paired(times, by_hand),
+                    construct,
+                )
+            )
+    _print(rows, rounds)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
