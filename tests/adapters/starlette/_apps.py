@@ -24,9 +24,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 with warnings.catch_warnings():
-    # Starlette >= 1.x prefers httpx2 for its TestClient and warns when it falls
-    # back to httpx; both work, and older Starlette only knows httpx.
+    # Importing the TestClient warns about its environment, not about our code:
+    # Starlette >= 1.x prefers httpx2 and warns when it falls back to httpx (both
+    # work; older Starlette only knows httpx), and Starlette < 0.47 uses an anyio
+    # alias that recent anyio deprecates.
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+    warnings.filterwarnings("ignore", message="The anyio.abc.BlockingPortal alias")
     from starlette.testclient import TestClient
 
 from boltcall_webhooks import Event
