@@ -33,6 +33,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import json
 import string
 from collections.abc import Callable, Mapping
@@ -99,6 +100,13 @@ _MAX_TIME: Final = datetime(9998, 12, 31)
 
 def json_values(*, max_leaves: int = 8) -> st.SearchStrategy[Any]:
     """Any JSON value: ``null``, booleans, numbers, strings, arrays and objects."""
+    return _json_values(max_leaves)
+
+
+# Strategies are built once and reused: Hypothesis validates each new strategy
+# object, which costs more than drawing from it.
+@functools.cache
+def _json_values(max_leaves: int) -> st.SearchStrategy[Any]:
     scalars = st.none() | st.booleans() | _numbers() | st.text(max_size=20)
     return st.recursive(
         scalars,
@@ -186,6 +194,7 @@ def _value_strategy(annotation: object) -> st.SearchStrategy[Any]:
     return st.text(max_size=40)
 
 
+@functools.cache
 def _resource_data(resource: type, *, extra: bool) -> st.SearchStrategy[dict[str, Any]]:
     known = {f.name: f.type for f in fields(resource) if f.name not in {"id", "extra"}}
     optional = {name: _value_strategy(kind) | st.none() for name, kind in known.items()}
@@ -244,21 +253,38 @@ def envelopes(
         extra: Allow fields and top-level keys the library does not model.
     """
     if event_type is None:
-        name = draw(event_types() | unknown_event_types())
+        name = draw(_any_event_type())
     else:
         name = event_type.value if isinstance(event_type, EventType) else str(event_type)
     make_data = _DATA.get(name)
-    if make_data is not None:
-        data = draw(make_data(extra=extra))
-    else:
-        data = draw(st.dictionaries(st.text(max_size=12), json_values(max_leaves=4), max_size=4))
+    data = draw(_unknown_data() if make_data is None else make_data(extra=extra))
     envelope: dict[str, Any] = {}
     if extra:
-        keys = st.text(max_size=12).filter(lambda key: key not in _ENVELOPE_KEYS)
-        envelope.update(draw(st.dictionaries(keys, json_values(max_leaves=3), max_size=2)))
-    stamp = draw(iso_timestamps() | timestamps().map(format_timestamp))
+        envelope.update(draw(_top_level_extras()))
+    stamp = draw(_envelope_timestamps())
     envelope.update({"event": name, "timestamp": stamp, "data": data})
     return envelope
+
+
+@functools.cache
+def _any_event_type() -> st.SearchStrategy[str]:
+    return event_types() | unknown_event_types()
+
+
+@functools.cache
+def _unknown_data() -> st.SearchStrategy[dict[str, Any]]:
+    return st.dictionaries(st.text(max_size=12), json_values(max_leaves=4), max_size=4)
+
+
+@functools.cache
+def _top_level_extras() -> st.SearchStrategy[dict[str, Any]]:
+    keys = st.text(max_size=12).filter(lambda key: key not in _ENVELOPE_KEYS)
+    return st.dictionaries(keys, json_values(max_leaves=3), max_size=2)
+
+
+@functools.cache
+def _envelope_timestamps() -> st.SearchStrategy[str]:
+    return iso_timestamps() | timestamps().map(format_timestamp)
 
 
 def _events_of(cls: type[_E], event_type: EventType) -> st.SearchStrategy[_E]:
@@ -451,20 +477,28 @@ def hostile_headers(draw: st.DrawFn, signature: str | None = None) -> dict[str, 
         signature: A genuine signature to mix in, so that some mappings carry
             it next to a conflicting value under another spelling.
     """
-    spellings = st.sampled_from(
-        [
-            SIGNATURE_HEADER,
-            SIGNATURE_HEADER.lower(),
-            SIGNATURE_HEADER.upper(),
-            "x-Boltcall-signature",
-        ]
-    )
-    values = st.text(max_size=70) | st.text("0123456789abcdef", min_size=64, max_size=64)
+    values = _header_values()
     if signature is not None:
         values = values | st.just(signature)
-    headers = draw(st.dictionaries(spellings, values, max_size=3))
-    others = st.text(string.ascii_letters + "-", min_size=1, max_size=20).filter(
+    headers = draw(st.dictionaries(_signature_spellings(), values, max_size=3))
+    headers.update(draw(_other_headers()))
+    return headers
+
+
+@functools.cache
+def _signature_spellings() -> st.SearchStrategy[str]:
+    lower, upper = SIGNATURE_HEADER.lower(), SIGNATURE_HEADER.upper()
+    return st.sampled_from([SIGNATURE_HEADER, lower, upper, "x-Boltcall-signature"])
+
+
+@functools.cache
+def _header_values() -> st.SearchStrategy[str]:
+    return st.text(max_size=70) | st.text("0123456789abcdef", min_size=64, max_size=64)
+
+
+@functools.cache
+def _other_headers() -> st.SearchStrategy[dict[str, str]]:
+    names = st.text(string.ascii_letters + "-", min_size=1, max_size=20).filter(
         lambda name: name.lower() != SIGNATURE_HEADER.lower()
     )
-    headers.update(draw(st.dictionaries(others, st.text(max_size=30), max_size=3)))
-    return headers
+    return st.dictionaries(names, st.text(max_size=30), max_size=3)
