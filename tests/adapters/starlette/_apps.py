@@ -34,7 +34,8 @@ with warnings.catch_warnings():
 
 from boltcall_webhooks import Event
 from boltcall_webhooks.starlette import BoltcallWebhookMiddleware, verified_event
-from tests.adapters.contract import Reply
+
+from ..contract import Reply  # noqa: TID252
 
 HOOK = "/hook"
 ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH"]

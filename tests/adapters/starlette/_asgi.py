@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.adapters.contract import SECRET, signed_headers
+from ..contract import SECRET, signed_headers  # noqa: TID252
 
 Message = MutableMapping[str, Any]
 Scope = MutableMapping[str, Any]

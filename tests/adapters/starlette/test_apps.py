@@ -20,9 +20,10 @@ from starlette.routing import Route
 
 from boltcall_webhooks import Event, NewLeadEvent, Verifier
 from boltcall_webhooks.starlette import BoltcallWebhookMiddleware, verified_event
-from tests.adapters.contract import OTHER_SECRET, SECRET, envelope, signed_headers
-from tests.adapters.starlette._apps import HOOK, ClientHarness
-from tests.adapters.starlette._asgi import chunks, drive, signed_scope
+
+from ..contract import OTHER_SECRET, SECRET, envelope, signed_headers  # noqa: TID252
+from ._apps import HOOK, ClientHarness
+from ._asgi import chunks, drive, signed_scope
 
 # The documented way to write it once per module.
 VerifiedEvent = Annotated[Event, Depends(verified_event(SECRET))]

@@ -11,8 +11,9 @@ from typing import Any, ClassVar
 import pytest
 
 from boltcall_webhooks import Event
-from tests.adapters.contract import SECRET, AdapterContract, Harness, Reply
-from tests.adapters.starlette._apps import (
+
+from ..contract import SECRET, AdapterContract, Harness, Reply  # noqa: TID252
+from ._apps import (
     ClientHarness,
     fastapi_with_dependency,
     fastapi_with_middleware,

@@ -15,8 +15,9 @@ pytest.importorskip("starlette")
 pytest.importorskip("fastapi")
 
 from boltcall_webhooks import SECRET_ENV_VAR
-from tests.adapters.contract import OTHER_SECRET, SECRET, envelope, signed_headers
-from tests.adapters.starlette._apps import ClientHarness
+
+from ..contract import OTHER_SECRET, SECRET, envelope, signed_headers  # noqa: TID252
+from ._apps import ClientHarness
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[3] / "examples"
 PATH = "/webhooks/boltcall"

@@ -15,8 +15,9 @@ from boltcall_webhooks import (
     sign,
 )
 from boltcall_webhooks.starlette import STATE_KEY, BoltcallWebhookMiddleware
-from tests.adapters.contract import OTHER_SECRET, SECRET, envelope, signed_headers
-from tests.adapters.starlette._asgi import (
+
+from ..contract import OTHER_SECRET, SECRET, envelope, signed_headers  # noqa: TID252
+from ._asgi import (
     RecordingApp,
     chunks,
     drive,
