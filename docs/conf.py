@@ -21,7 +21,7 @@ import os
 import pathlib
 import pkgutil
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from docutils import nodes
 from sphinx.pycode import ModuleAnalyzer
@@ -37,12 +37,10 @@ if TYPE_CHECKING:
     from sphinx.environment import BuildEnvironment
 
 DOCS = pathlib.Path(__file__).resolve().parent
-if (
-    os.environ.get("BOLTCALL_EXPECT_INSTALLED") == "1"
-    and DOCS.parent in pathlib.Path(boltcall_webhooks.__file__).resolve().parents
-):
+_LOCATION = pathlib.Path(boltcall_webhooks.__file__).resolve()
+if os.environ.get("BOLTCALL_EXPECT_INSTALLED") == "1" and "site-packages" not in _LOCATION.parts:
     # nox documents the installed package, as users get it, never the checkout.
-    msg = f"boltcall_webhooks was imported from the checkout ({boltcall_webhooks.__file__})"
+    msg = f"boltcall_webhooks was imported from the checkout ({_LOCATION}), not installed"
     raise RuntimeError(msg)
 logger = sphinx_logging.getLogger(__name__)
 
@@ -131,13 +129,43 @@ intersphinx_disabled_reftypes = ["*"]
 # 1. Projects without an intersphinx inventory: Starlette and FastAPI publish
 #    MkDocs sites (no objects.inv); typing_extensions, Hypothesis (imported as
 #    ``st`` in the strategies' signatures), pytest and httpx are not mapped.
-_NO_INVENTORY = ["starlette", "fastapi", "typing_extensions", "hypothesis", "st", "pytest"]
-_NO_INVENTORY += ["_pytest", "httpx"]
+_NO_INVENTORY = [
+    "starlette",
+    "fastapi",
+    "typing_extensions",
+    "hypothesis",
+    "st",
+    "pytest",
+    "_pytest",
+    "httpx",
+]
 # 2. Projects with an inventory: resolved when intersphinx is on, else ignored.
-_STDLIB_MODULES = ["datetime", "collections", "typing", "types", "enum", "logging"]
-_STDLIB_MODULES += ["argparse", "io", "pathlib", "re", "urllib", "http", "email", "os"]
-_STDLIB_MODULES += ["concurrent", "asyncio", "wsgiref", "json", "hashlib", "hmac"]
-_STDLIB_MODULES += ["threading", "queue", "sqlite3", "inspect"]
+_STDLIB_MODULES = [
+    "datetime",
+    "collections",
+    "typing",
+    "types",
+    "enum",
+    "logging",
+    "argparse",
+    "io",
+    "pathlib",
+    "re",
+    "urllib",
+    "http",
+    "email",
+    "os",
+    "concurrent",
+    "asyncio",
+    "wsgiref",
+    "json",
+    "hashlib",
+    "hmac",
+    "threading",
+    "queue",
+    "sqlite3",
+    "inspect",
+]
 _WITH_INVENTORY = {
     "python": _STDLIB_MODULES,
     "flask": ["flask"],
@@ -155,8 +183,17 @@ if "python" not in intersphinx_mapping:
     nitpick_ignore_regex += [(r"py:.*", rf"({_BARE_STDLIB})")]
 # 3. Framework types the adapters import for type checking only: autodoc
 #    writes them unqualified, so no inventory can resolve them.
-_BARE_FRAMEWORK_TYPES = ["ResponseReturnValue", "Request", "ASGIApp", "Scope", "Receive"]
-_BARE_FRAMEWORK_TYPES += ["Send", "HttpRequest", "HttpResponse", "HttpResponseBase"]
+_BARE_FRAMEWORK_TYPES = [
+    "ResponseReturnValue",
+    "Request",
+    "ASGIApp",
+    "Scope",
+    "Receive",
+    "Send",
+    "HttpRequest",
+    "HttpResponse",
+    "HttpResponseBase",
+]
 nitpick_ignore = [("py:class", name) for name in _BARE_FRAMEWORK_TYPES]
 # 4. The adapters' private typing helpers (type variables and view aliases):
 #    they appear in signatures but are not public names.
@@ -193,7 +230,7 @@ html_theme_options: dict[str, Any] = {"navigation_with_keys": True}
 def _attribute_docs(module_name: str) -> dict[str, list[str]]:
     """Documentation comments of a public module's names, also from its private modules."""
     module = importlib.import_module(module_name)
-    public = set(getattr(module, "__all__", ()))
+    public: set[str] = set(getattr(module, "__all__", ()))
     sources = [module_name]
     if hasattr(module, "__path__"):  # a package: its private modules define names
         sources += [
@@ -309,8 +346,10 @@ def _cli_parsers() -> dict[str, argparse.ArgumentParser]:
     def walk(path: str, parser: argparse.ArgumentParser) -> None:
         found[path] = parser
         for action in parser._actions:  # argparse has no public walker
-            if isinstance(action, argparse._SubParsersAction):
-                for name, child in action.choices.items():
+            if isinstance(action, argparse._SubParsersAction):  # pyright: ignore[reportPrivateUsage]
+                choices: object = action.choices  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+                children = cast("dict[str, argparse.ArgumentParser]", choices)
+                for name, child in children.items():
                     walk(f"{path} {name}".strip(), child)
 
     walk("", build_parser())
@@ -347,8 +386,7 @@ class CliHelp(SphinxDirective):
 def _cli_shown(env: BuildEnvironment) -> dict[str, set[str]]:
     if not hasattr(env, "boltcall_cli_shown"):
         env.boltcall_cli_shown = {}  # type: ignore[attr-defined]
-    shown: dict[str, set[str]] = env.boltcall_cli_shown  # type: ignore[attr-defined]
-    return shown
+    return cast("dict[str, set[str]]", env.boltcall_cli_shown)  # type: ignore[attr-defined]
 
 
 def _purge_cli(app: Sphinx, env: BuildEnvironment, docname: str) -> None:
@@ -365,7 +403,9 @@ def _merge_cli(
 
 def _check_cli_is_complete(app: Sphinx, env: BuildEnvironment) -> None:
     del app
-    shown = set().union(*_cli_shown(env).values())
+    shown: set[str] = set()
+    for commands in _cli_shown(env).values():
+        shown |= commands
     for command in sorted(set(_cli_parsers()) - shown):
         logger.warning("the CLI command %r has no cli-help block in the docs", command or "(top)")
 
