@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, TypeAlias
@@ -32,6 +33,7 @@ _KNOWN_EVENT_TYPES: Final = frozenset(
     {"new_lead", "missed_call", "appointment_booked", "call_completed", "review_received"}
 )
 _CACHE_LIMIT: Final = 64
+_EVENT_NAME: Final = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +70,11 @@ def resolve_secrets(secrets: Secrets | None) -> KeyRing:
             return ring
     cacheable = isinstance(secrets, (str, bytes, tuple))
     if cacheable:
-        ring = _cache.get(secrets)
+        try:
+            ring = _cache.get(secrets)
+        except TypeError:  # a tuple holding something unhashable: checked below
+            cacheable = False
+            ring = None
         if ring is not None:
             return ring
     ring = _build(secrets)
@@ -127,6 +133,12 @@ def _build_mapping(mapping: Mapping[str, Secret | Sequence[Secret]]) -> KeyRing:
             )
         name = str.__str__(event_type)  # plain str, also for EventType members
         if name not in _KNOWN_EVENT_TYPES:
+            if not _EVENT_NAME.fullmatch(name) or name.startswith("whsec"):
+                # Never echo the key: it may be a secret (a mapping written backwards).
+                raise ConfigurationError(
+                    "A key of the secrets mapping is not an event type name. The mapping goes "
+                    "event type -> secret(s); is it written the other way round (reversed)?"
+                )
             logger.warning(
                 "The secrets mapping names an event type this version does not know: %r.", name
             )
@@ -163,9 +175,16 @@ def _encode(value: object, where: str) -> bytes:
         key = value
     else:
         raise ConfigurationError(f"{where} must be str or bytes; got {type(value).__name__}.")
-    if not key.strip():
+    text = value if isinstance(value, str) else key.decode("latin-1")
+    # HMAC pads keys with NUL bytes, so a key of NULs is the empty key.
+    if not text.replace("\x00", "").strip():
         raise ConfigurationError(f"{where} is empty or only whitespace.")
-    if key != key.strip():
+    if text in _KNOWN_EVENT_TYPES:
+        raise ConfigurationError(
+            f"{where} is an event type name, not a secret. The mapping goes event type -> "
+            "secret(s); is it written the other way round (reversed)?"
+        )
+    if text != text.strip():
         logger.warning(
             "%s has leading or trailing whitespace; it is used verbatim, as Boltcall issued "
             "secrets have none. Check for a stray newline or space in its source.",

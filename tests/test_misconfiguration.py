@@ -83,42 +83,21 @@ BAD_SECRETS: list[Any] = [
         lambda: "\u00a0\u3000",
         _WHITESPACE,
         id="unicode-whitespace",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="core bug: _secrets._encode strips the UTF-8 bytes, so a str made of "
-            "non-ASCII whitespace (NBSP, U+3000) is accepted as a secret",
-        ),
     ),
     pytest.param(
         lambda: b"\x00",
         "empty",
         id="nul-only",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="core bug: HMAC pads keys with zero bytes, so a key of NULs is the empty "
-            "key; _secrets._encode accepts it",
-        ),
     ),
     pytest.param(
         lambda: (GOOD, [GOOD]),
         "got list",
         id="tuple-holding-a-list",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="core bug: resolve_secrets looks a tuple up in its cache, which raises "
-            "TypeError (unhashable) before the value is checked",
-        ),
     ),
     pytest.param(
         lambda: {GOOD: "call_completed"},
         "reversed|event type",
         id="swapped-mapping",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="core bug: a mapping written secret -> event type is accepted; the event "
-            "type name becomes the HMAC key (forgeable through verify_signature, "
-            "is_valid_signature and Verifier.verify) and the secret is logged",
-        ),
     ),
 ]
 
@@ -243,11 +222,6 @@ def test_environment_entries_with_spaces_are_used_verbatim(
     assert all(second not in m for m in messages)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: the unknown-event-type warning of _secrets._build_mapping logs the "
-    "mapping key verbatim, which is the secret when the mapping is written backwards",
-)
 def test_a_backwards_mapping_never_logs_the_secret(caplog: pytest.LogCaptureFixture) -> None:
     """{secret: event type} must not put the secret in the log."""
     secret = GOOD + "-backwards"
