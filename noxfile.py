@@ -222,3 +222,14 @@ def docs(session: nox.Session) -> None:
         "pytest", "tests/test_docs.py", "-p", "no:cacheprovider", *session.posargs,
         env={**env, "BOLTCALL_DOCS_NO_SKIP": "1"},
     )
+
+
+@nox.session(python=LATEST)
+def bench_adapters(session: nox.Session) -> None:
+    """Per-request overhead of each adapter against a bare route, in-process (quick in CI)."""
+    _install_package(session, "[flask,django,starlette]")
+    session.install("flask", "django", "starlette", "fastapi")
+    args = ["--quick"] if QUICK else []
+    session.run("python", "tests/bench/bench_adapters_wsgi.py", *args, *session.posargs)
+    if (ROOT / "tests" / "bench" / "bench_adapters_asgi.py").exists():
+        session.run("python", "tests/bench/bench_adapters_asgi.py", *args, *session.posargs)
