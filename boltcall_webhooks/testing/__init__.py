@@ -273,3 +273,9 @@ def _aware(moment: datetime | str) -> datetime:
         msg = "FixedClock needs a timezone-aware datetime"
         raise ValueError(msg)
     return moment
+
+
+# Helpers defined in private modules are documented under this public module.
+for _name in ("encode_body", "sample_payload"):
+    globals()[_name].__module__ = __name__
+del _name
