@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from typing import IO
 
 __all__ = ["ServerError", "run_uvicorn"]
 
@@ -47,6 +48,12 @@ def _watchdog(limit, parent):
 threading.Thread(
     target=_watchdog, args=(float(sys.argv[1]), int(sys.argv[2])), daemon=True
 ).start()
+if os.environ.get("BOLTCALL_EXPECT_INSTALLED") == "1":
+    # Under nox the server, like the tests, must run the installed package.
+    import boltcall_webhooks
+    if "site-packages" not in os.path.realpath(boltcall_webhooks.__file__).split(os.sep):
+        print("boltcall_webhooks was imported from the checkout, not installed", flush=True)
+        os._exit(5)
 import uvicorn
 uvicorn.main(sys.argv[3:], prog_name="uvicorn")
 """
@@ -98,8 +105,10 @@ def run_uvicorn(
     Args:
         app: The import string uvicorn loads, resolved from ``cwd``.
         env: Extra environment variables for the server (added to ``os.environ``).
-        cwd: The working directory of the server; the repository root by default,
-            so ``examples.fastapi_app:app`` resolves.
+        cwd: The working directory of the server, from which ``app`` is imported.
+            By default, a temporary directory holding only a link to the
+            repository's ``examples/``, so ``examples.fastapi_app:app`` resolves
+            while ``boltcall_webhooks`` is the installed package, not the checkout.
         args: Extra uvicorn options (``["--factory"]``, ``["--lifespan", "off"]``...).
         startup_timeout: Seconds to wait for the port to accept connections.
         stop_timeout: Seconds to wait after SIGTERM (then SIGKILL) and after SIGKILL.
@@ -111,57 +120,89 @@ def run_uvicorn(
     Raises:
         ServerError: The server exited or did not listen in time (with its output).
     """
-    workdir = pathlib.Path(cwd) if cwd is not None else ROOT
-    child_env = dict(os.environ)
-    child_env.update(env or {})
-    # The app module is found from the working directory, like `uvicorn` run there.
-    child_env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(workdir), child_env.get("PYTHONPATH", "")) if p
-    )
-    log = open(log_path, "w+b") if log_path is not None else tempfile.TemporaryFile()  # noqa: SIM115
-    with log as output:
-        for _attempt in range(3):
-            port = _free_port()
-            command = [
-                sys.executable,
-                "-c",
-                _LAUNCHER,
-                str(max_seconds),
-                str(os.getpid()),
-                app,
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--limit-max-requests",
-                str(max_requests),
-                "--timeout-graceful-shutdown",
-                "3",
-                "--log-level",
-                "warning",
-                "--no-access-log",
-                *args,
-            ]
-            output.seek(0)
-            output.truncate()
-            proc = subprocess.Popen(
-                command, cwd=workdir, env=child_env, stdout=output, stderr=subprocess.STDOUT
-            )
-            try:
-                deadline = time.monotonic() + startup_timeout
-                while proc.poll() is None and time.monotonic() < deadline:
-                    if _accepts(port):
-                        break
-                    time.sleep(0.05)
-                if proc.poll() is None and _accepts(port):
-                    yield f"http://127.0.0.1:{port}"
-                    return
-            finally:
-                _stop(proc, stop_timeout)
-            output.seek(0)
-            text = output.read().decode("utf-8", "replace")
-            if "address already in use" not in text.lower():
-                msg = f"uvicorn did not start serving {app!r} (exit {proc.returncode}):\n{text}"
-                raise ServerError(msg)
-        msg = f"uvicorn could not bind a free port for {app!r} after 3 attempts."
-        raise ServerError(msg)
+    with contextlib.ExitStack() as stack:
+        if cwd is None:
+            workdir = pathlib.Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            (workdir / "examples").symlink_to(ROOT / "examples", target_is_directory=True)
+        else:
+            workdir = pathlib.Path(cwd)
+        child_env = dict(os.environ)
+        child_env.update(env or {})
+        # The app module is found from the working directory, like `uvicorn` run there.
+        child_env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(workdir), child_env.get("PYTHONPATH", "")) if p
+        )
+        if log_path is not None:
+            output = stack.enter_context(open(log_path, "w+b"))
+        else:
+            output = stack.enter_context(tempfile.TemporaryFile())
+        yield from _serve(
+            app,
+            workdir,
+            child_env,
+            output,
+            args,
+            startup_timeout,
+            stop_timeout,
+            max_seconds,
+            max_requests,
+        )
+
+
+def _serve(
+    app: str,
+    workdir: pathlib.Path,
+    child_env: dict[str, str],
+    output: IO[bytes],
+    args: Sequence[str],
+    startup_timeout: float,
+    stop_timeout: float,
+    max_seconds: float,
+    max_requests: int,
+) -> Iterator[str]:
+    """Start uvicorn (retrying on a port taken meanwhile), yield its URL, stop it."""
+    for _attempt in range(3):
+        port = _free_port()
+        command = [
+            sys.executable,
+            "-c",
+            _LAUNCHER,
+            str(max_seconds),
+            str(os.getpid()),
+            app,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--limit-max-requests",
+            str(max_requests),
+            "--timeout-graceful-shutdown",
+            "3",
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            *args,
+        ]
+        output.seek(0)
+        output.truncate()
+        proc = subprocess.Popen(
+            command, cwd=workdir, env=child_env, stdout=output, stderr=subprocess.STDOUT
+        )
+        try:
+            deadline = time.monotonic() + startup_timeout
+            while proc.poll() is None and time.monotonic() < deadline:
+                if _accepts(port):
+                    break
+                time.sleep(0.05)
+            if proc.poll() is None and _accepts(port):
+                yield f"http://127.0.0.1:{port}"
+                return
+        finally:
+            _stop(proc, stop_timeout)
+        output.seek(0)
+        text = output.read().decode("utf-8", "replace")
+        if "address already in use" not in text.lower():
+            msg = f"uvicorn did not start serving {app!r} (exit {proc.returncode}):\n{text}"
+            raise ServerError(msg)
+    msg = f"uvicorn could not bind a free port for {app!r} after 3 attempts."
+    raise ServerError(msg)
