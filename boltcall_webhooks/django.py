@@ -43,12 +43,12 @@ try:
     from django.utils.decorators import classonlymethod
     from django.utils.functional import classproperty
     from django.views import View
-except ImportError as exc:  # pragma: no cover - exercised only without Django
+except ImportError as _missing:  # pragma: no cover - exercised only without Django
     msg = (
         "boltcall_webhooks.django needs Django; install it with "
         'pip install "boltcall-webhooks[django]"'
     )
-    raise ImportError(msg) from exc
+    raise ImportError(msg) from _missing
 
 from boltcall_webhooks._errors import ConfigurationError, PayloadTooLargeError, WebhookError
 from boltcall_webhooks._http import (
@@ -332,7 +332,9 @@ def _guarded_paths() -> frozenset[str]:
         isinstance(paths, (str, bytes))
         or not isinstance(paths, Collection)
         or not paths
-        or not all(isinstance(p, str) and p.startswith("/") for p in paths)
+        or not all(
+            isinstance(p, str) and p.startswith("/") for p in cast("Collection[object]", paths)
+        )
     ):
         msg = (
             f"BoltcallWebhookMiddleware needs settings.{_PATHS_SETTING}: a list of the URL "

@@ -32,18 +32,18 @@ from __future__ import annotations
 import functools
 import inspect
 import io
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, overload
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, cast, overload
 
 try:
     from flask import current_app, g, request
     from werkzeug.exceptions import RequestEntityTooLarge
-except ImportError as exc:  # pragma: no cover - exercised only without Flask
+except ImportError as _missing:  # pragma: no cover - exercised only without Flask
     msg = (
         "boltcall_webhooks.flask needs Flask; install it with "
         'pip install "boltcall-webhooks[flask]"'
     )
-    raise ImportError(msg) from exc
+    raise ImportError(msg) from _missing
 
 from boltcall_webhooks._errors import PayloadTooLargeError, WebhookError
 from boltcall_webhooks._http import (
@@ -123,7 +123,7 @@ def verify_webhook(
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> ResponseReturnValue:
             # One proxy lookup per request instead of one per attribute.
-            req: Request = request._get_current_object()  # type: ignore[attr-defined]
+            req = cast("Request", request._get_current_object())  # type: ignore[attr-defined]
             outcome = _verify(req, source)
             if isinstance(outcome, Rejection):
                 return _respond(outcome)
@@ -140,8 +140,11 @@ def verify_webhook(
 
 
 def _configured_secrets() -> Secrets | None:
-    secrets: Secrets | None = current_app.config.get(CONFIG_KEY)
-    return secrets
+    return cast("Secrets | None", _config().get(CONFIG_KEY))
+
+
+def _config() -> Mapping[str, object]:
+    return current_app.config
 
 
 def _verify(req: Request, source: VerifierSource) -> Event | Rejection:
@@ -158,8 +161,8 @@ def _verify(req: Request, source: VerifierSource) -> Event | Rejection:
         return rejection_for(error)
     except RequestEntityTooLarge:
         # Flask's own MAX_CONTENT_LENGTH is lower than ours.
-        limit = current_app.config.get("MAX_CONTENT_LENGTH") or 0
-        return rejection_for(_too_large(int(limit), None))
+        limit = _config().get("MAX_CONTENT_LENGTH")
+        return rejection_for(_too_large(limit if isinstance(limit, int) else 0, None))
 
 
 def _read_body(req: Request, verifier: Verifier) -> bytes | Rejection:

@@ -387,3 +387,19 @@ def test_handle_event_must_be_implemented() -> None:
     request = RequestFactory().post("/x/", body, content_type="application/json", headers=headers)
     with pytest.raises(NotImplementedError, match="handle_event"):
         view(request)
+
+
+def test_missing_django_gives_an_install_hint() -> None:
+    """Without Django, importing the adapter names the extra to install."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['django'] = None\n"
+        "try:\n    import boltcall_webhooks.django\n"
+        "except ImportError as error:\n    print(error)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert 'pip install "boltcall-webhooks[django]"' in result.stdout

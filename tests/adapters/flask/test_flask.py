@@ -268,3 +268,19 @@ def test_bare_decorator_and_bad_options() -> None:
     )
     with pytest.raises(TypeError, match="max_size"):
         verify_webhook(SECRET, max_size=1)
+
+
+def test_missing_flask_gives_an_install_hint() -> None:
+    """Without Flask, importing the adapter names the extra to install."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['flask'] = None\n"
+        "try:\n    import boltcall_webhooks.flask\n"
+        "except ImportError as error:\n    print(error)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert 'pip install "boltcall-webhooks[flask]"' in result.stdout
