@@ -64,6 +64,8 @@ STATE_KEY: Final = "boltcall_event"
 _INSTALL_HINT: Final = 'pip install "boltcall-webhooks[starlette]"'
 _SIGNATURE_KEY: Final = SIGNATURE_HEADER.lower().encode("latin-1")
 _DISCONNECTED: Final = Rejection(400, "Client disconnected")
+_MAX_LENGTH_DIGITS: Final = 18
+_HUGE: Final = 10**18
 
 
 class BoltcallWebhookMiddleware:
@@ -306,10 +308,14 @@ def _read_headers(scope: Scope) -> tuple[int | None, str | None]:
             signature = value
     size: int | None = None
     if length is not None:
-        parsed = parse_content_length(length.decode("latin-1"))
-        if isinstance(parsed, Rejection):
-            raise _Refused(parsed)
-        size = parsed
+        if length.isdigit():  # bytes.isdigit(): ASCII digits only
+            # More digits than any real body: over every cap (and beyond int()'s limit).
+            size = int(length) if len(length) <= _MAX_LENGTH_DIGITS else _HUGE
+        else:
+            parsed = parse_content_length(length.decode("latin-1"))
+            if isinstance(parsed, Rejection):
+                raise _Refused(parsed)
+            size = parsed
     return size, None if signature is None else signature.decode("latin-1")
 
 
@@ -320,24 +326,30 @@ def _bad_length() -> Rejection:
 
 
 async def _receive_body(receive: Receive, verifier: Verifier) -> bytes | None:
-    """Read the whole body from ASGI messages, capped; ``None`` if the client left."""
+    """Read the whole body from ASGI messages, capped; ``None`` if the client left.
+
+    A message may lack ``body`` or ``more_body`` (empty, and the last one).
+    """
+    message = await receive()
+    if message.get("type") == "http.request" and not message.get("more_body", False):
+        body: bytes = message.get("body", b"")  # the usual small webhook: one message
+        verifier.check_size(len(body))
+        return body
     chunks: list[bytes] = []
     size = 0
-    more_body = True
-    while more_body:
-        message = await receive()
+    while True:
         kind = message.get("type")
         if kind == "http.disconnect":
             return None
-        if kind != "http.request":
-            continue
-        chunk: bytes = message.get("body", b"")
-        if chunk:
-            size += len(chunk)
-            verifier.check_size(size)  # counts what is streamed, whatever the headers said
-            chunks.append(chunk)
-        more_body = bool(message.get("more_body", False))
-    return b"".join(chunks)
+        if kind == "http.request":
+            chunk: bytes = message.get("body", b"")
+            if chunk:
+                size += len(chunk)
+                verifier.check_size(size)  # counts what is streamed, whatever the headers said
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+        message = await receive()
 
 
 async def _read_request(
