@@ -259,3 +259,20 @@ class AdapterContract:
         body = envelope("review_received")
         assert harness.post(body, signed_headers(body)).status == self.ok_status
         assert [type(e) for e in harness.calls] == [ReviewReceivedEvent]
+
+    def test_header_name_is_case_insensitive(self) -> None:
+        """The signature header is found whatever the case of its name."""
+        harness = self.make_harness()
+        body = envelope("new_lead")
+        headers = {
+            "content-type": "application/json",
+            SIGNATURE_HEADER.lower(): sign(body, SECRET),
+        }
+        assert harness.post(body, headers).status == self.ok_status
+        assert len(harness.calls) == 1
+
+    def test_empty_body_is_refused(self) -> None:
+        """An empty body: 401 unsigned, 400 when its (empty) signature verifies."""
+        harness = self.make_harness()
+        self._assert_refused(harness, harness.post(b"", {}), 401, "Missing signature")
+        self._assert_refused(harness, harness.post(b"", signed_headers(b"")), 400)
