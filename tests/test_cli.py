@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import IO
 
 import pytest
 
@@ -312,19 +313,43 @@ def test_sample_rejects_unknown_event_types_and_bad_timestamps() -> None:
 # send and listen --------------------------------------------------------------------------------
 
 
+class _Collector:
+    """Reads a child's pipe to the end in a thread, line by line."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.lines: queue.Queue[str] = queue.Queue()
+        self._stream = stream
+        self._thread = threading.Thread(target=self._pump, daemon=True)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        for raw in self._stream:
+            self.lines.put(raw.decode())
+
+    def wait_for(self, pattern: str) -> re.Match[str]:
+        """Return the first match of ``pattern`` in the lines read so far or next."""
+        while True:
+            match = re.search(pattern, self.lines.get(timeout=TIMEOUT))
+            if match:
+                return match
+
+    def text(self) -> str:
+        """Everything read, once the pipe is closed (the child has exited)."""
+        self._thread.join(timeout=TIMEOUT)
+        return "".join(self.lines.get() for _ in range(self.lines.qsize()))
+
+
 @dataclass
 class Listener:
     process: subprocess.Popen[bytes]
     url: str
-    stderr_lines: queue.Queue[str]
+    stdout: _Collector
+    stderr: _Collector
 
     def finish(self) -> tuple[int, str, str]:
         """Wait for the listener to stop by itself; return its status, stdout and stderr."""
-        stdout, _ = self.process.communicate(timeout=TIMEOUT)
-        rest: list[str] = []
-        while not self.stderr_lines.empty():
-            rest.append(self.stderr_lines.get())
-        return self.process.returncode, stdout.decode(), "".join(rest)
+        status = self.process.wait(timeout=TIMEOUT)
+        return status, self.stdout.text(), self.stderr.text()
 
 
 @contextmanager
@@ -336,32 +361,18 @@ def listening(*args: str, secret: str | None = SECRET) -> Iterator[Listener]:
         stderr=subprocess.PIPE,
         env=_env(secret),
     )
-    lines: queue.Queue[str] = queue.Queue()
-
-    def pump() -> None:
-        assert process.stderr is not None
-        for raw in process.stderr:
-            lines.put(raw.decode())
-
-    threading.Thread(target=pump, daemon=True).start()
+    assert process.stdout is not None
+    assert process.stderr is not None
     try:
-        seen: list[str] = []
-        while True:
-            line = lines.get(timeout=TIMEOUT)
-            seen.append(line)
-            match = re.search(r"http://127\.0\.0\.1:\d+/", line)
-            if match:
-                break
-        for line in seen:
-            lines.put(line)  # keep the banner for finish()
-        yield Listener(process, match.group(0), lines)
+        stdout, stderr = _Collector(process.stdout), _Collector(process.stderr)
+        url = stderr.wait_for(r"http://127\.0\.0\.1:\d+/").group(0)
+        yield Listener(process, url, stdout, stderr)
     finally:
         if process.poll() is None:
             process.kill()
         process.wait(timeout=TIMEOUT)
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()
+        process.stdout.close()
+        process.stderr.close()
 
 
 def test_listen_and_send_against_each_other(tmp_path: pathlib.Path) -> None:
