@@ -356,12 +356,12 @@ def verify_webhook(secrets: FunctionView[P, R], /) -> WrappedView[P, R]: ...
 
 @overload
 def verify_webhook(
-    secrets: Secrets | None = None, /, **options: Any
+    secrets: Secrets | None = None, **options: Any
 ) -> Callable[[FunctionView[P, R]], WrappedView[P, R]]: ...
 
 
 def verify_webhook(
-    secrets: Secrets | FunctionView[P, R] | None = None, /, **options: Any
+    secrets: Secrets | FunctionView[P, R] | None = None, **options: Any
 ) -> WrappedView[P, R] | Callable[[FunctionView[P, R]], WrappedView[P, R]]:
     """Verify the Boltcall signature before a function view runs.
 

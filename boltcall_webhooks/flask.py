@@ -80,12 +80,12 @@ def verify_webhook(secrets: View, /) -> Callable[..., ResponseReturnValue]: ...
 
 @overload
 def verify_webhook(
-    secrets: Secrets | None = None, /, **options: Any
+    secrets: Secrets | None = None, **options: Any
 ) -> Callable[[View], Callable[..., ResponseReturnValue]]: ...
 
 
 def verify_webhook(
-    secrets: Secrets | View | None = None, /, **options: Any
+    secrets: Secrets | View | None = None, **options: Any
 ) -> Callable[..., ResponseReturnValue] | Callable[[View], Callable[..., ResponseReturnValue]]:
     """Verify the Boltcall signature before a Flask view runs.
 

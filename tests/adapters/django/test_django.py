@@ -403,3 +403,17 @@ def test_missing_django_gives_an_install_hint() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert 'pip install "boltcall-webhooks[django]"' in result.stdout
+
+
+def test_secrets_as_keyword_argument() -> None:
+    """verify_webhook(secrets=...) works as documented."""
+
+    @verify_webhook(secrets=SECRET, max_body_size=10_000)
+    def view(request: HttpRequest, event: Event) -> HttpResponse:
+        return HttpResponse(event.type)
+
+    body = envelope("new_lead")
+    request = RequestFactory().post(
+        "/x/", body, content_type="application/json", headers=signed_headers(body)
+    )
+    assert view(request).content == b"new_lead"

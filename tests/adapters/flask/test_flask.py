@@ -284,3 +284,18 @@ def test_missing_flask_gives_an_install_hint() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert 'pip install "boltcall-webhooks[flask]"' in result.stdout
+
+
+def test_secrets_as_keyword_argument() -> None:
+    """verify_webhook(secrets=...) works as documented."""
+    app = Flask(__name__)
+
+    @app.post("/hook")
+    @verify_webhook(secrets=[OTHER_SECRET, SECRET], max_body_size=LIMIT)
+    def hook(event: Event) -> Any:
+        return {"type": event.type}
+
+    body = envelope("new_lead")
+    assert (
+        app.test_client().post("/hook", data=body, headers=signed_headers(body)).status_code == 200
+    )
