@@ -417,3 +417,31 @@ def test_secrets_as_keyword_argument() -> None:
         "/x/", body, content_type="application/json", headers=signed_headers(body)
     )
     assert view(request).content == b"new_lead"
+
+
+def test_mixin_with_async_post_under_asgi() -> None:
+    """The mixin on a view with its own async post(): refusals are awaited, events delivered."""
+    from django.views import View
+
+    from boltcall_webhooks.django import BoltcallWebhookMixin
+
+    seen: list[Event] = []
+
+    class AsyncRaw(BoltcallWebhookMixin, View):
+        async def post(self, request: HttpRequest) -> HttpResponse:
+            seen.append(self.event)
+            return HttpResponse(str(len(request.body)))
+
+    view = AsyncRaw.as_view(boltcall_secrets=SECRET)
+    body = envelope("review_received")
+
+    async def run(headers: dict[str, str]) -> HttpResponse:
+        request = RequestFactory().post(
+            "/x/", body, content_type="application/json", headers=headers
+        )
+        response: HttpResponse = await view(request)
+        return response
+
+    assert asyncio.run(run(signed_headers(body))).content == str(len(body)).encode()
+    assert asyncio.run(run({SIGNATURE_HEADER: "0" * 64})).status_code == 401
+    assert len(seen) == 1
