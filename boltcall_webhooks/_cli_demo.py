@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Final
 from boltcall_webhooks._cli_common import (
     EXIT_INVALID,
     EXIT_OK,
+    CliError,
     describe_event,
     post,
     subcommand_parser,
@@ -130,7 +131,11 @@ def run_demo(args: argparse.Namespace) -> int:
     cases = _cases(old, new, wrong, now)
     deliveries: queue.Queue[Delivery] = queue.Queue()
     verifier = Verifier([old, new], tolerance=_TOLERANCE, max_body_size=_MAX_BODY)
-    receiver = Receiver(verifier, deliveries.put)
+    try:
+        receiver = Receiver(verifier, deliveries.put)
+    except OSError as exc:
+        msg = f"cannot start the receiver on 127.0.0.1: {exc.strerror or exc}."
+        raise CliError(msg) from None
     server = threading.Thread(
         target=receiver.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
     )

@@ -179,6 +179,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._refuse_method()
 
+    def do_OPTIONS(self) -> None:
+        self._refuse_method()
+
+    def do_HEAD(self) -> None:
+        self._refuse_method()
+
     def _refuse_method(self) -> None:
         answer = METHOD_NOT_ALLOWED
         self._answer(answer.status, answer.body, answer.headers)
@@ -203,7 +209,8 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in headers:
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":
+            self.wfile.write(body)
         self.wfile.flush()
         self.close_connection = True
 

@@ -399,8 +399,8 @@ def test_listen_and_send_against_each_other(tmp_path: pathlib.Path) -> None:
 
 
 def test_listen_prints_readable_lines_and_refuses_what_does_not_verify() -> None:
-    """Readable mode shows time, type and key fields; GET is 405, oversize is 413."""
-    with listening("--max-requests", "3", "--max-body-size", "2000") as listener:
+    """Readable mode shows time, type and key fields; GET and HEAD are 405, oversize is 413."""
+    with listening("--max-requests", "4", "--max-body-size", "2000") as listener:
         sent = cli("send", listener.url, "--event", "call_completed")
         assert sent.returncode == 0
         big = encode_body(sample_payload("new_lead", message="x" * 3000))
@@ -408,18 +408,21 @@ def test_listen_prints_readable_lines_and_refuses_what_does_not_verify() -> None
         assert too_big.returncode == 1
         assert too_big.stdout.startswith("HTTP 413 ")
         port = int(listener.url.rsplit(":", 1)[1].strip("/"))
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
-        connection.request("GET", "/")
-        response = connection.getresponse()
-        assert (response.status, response.getheader("Allow")) == (405, "POST")
-        connection.close()
+        for method in ("GET", "HEAD"):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
+            connection.request(method, "/")
+            response = connection.getresponse()
+            assert (response.status, response.getheader("Allow")) == (405, "POST")
+            assert (response.read() == b"") == (method == "HEAD")
+            connection.close()
         status, stdout, stderr = listener.finish()
     assert status == 0
     (line,) = stdout.splitlines()
     assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ  call_completed +CallCompletedEvent", line)
     assert "caller=+15125550147" in line
     assert "413 Payload too large" in stderr
-    assert "405 Method not allowed" in stderr
+    assert "refused GET /: 405 Method not allowed" in stderr
+    assert "refused HEAD /: 405 Method not allowed" in stderr
 
 
 def test_listen_forwards_verified_bodies_with_their_signature() -> None:
