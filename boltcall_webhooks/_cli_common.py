@@ -91,14 +91,20 @@ def subcommand_parser(
 
 def add_secret_option(parser: argparse.ArgumentParser, *, several: bool = True) -> None:
     """Add ``--secret`` (repeatable when ``several``), defaulting to the environment."""
-    more = " Repeat it to accept several (rotation)." if several else ""
+    if several:
+        default = (
+            f"Default: ${SECRET_ENV_VAR}, comma-separated for several. Repeat the option "
+            "to accept several (rotation)."
+        )
+    else:
+        default = f"Default: ${SECRET_ENV_VAR}."
     parser.add_argument(
         "--secret",
         action="append",
         metavar="SECRET",
         help=(
-            f"webhook secret (whsec_...). Default: ${SECRET_ENV_VAR}, comma-separated for "
-            f"several.{more} Prefer the variable: options show up in the process list."
+            f"webhook secret (whsec_...). {default} Prefer the variable: options show up "
+            "in the process list."
         ),
     )
 

@@ -53,7 +53,12 @@ def add_send_parser(subparsers: SubParsers) -> None:
     )
     parser.add_argument("url", metavar="URL", help="the receiver's http(s) URL")
     what = parser.add_mutually_exclusive_group(required=True)
-    what.add_argument("--event", metavar="EVENT", choices=EVENT_TYPES, help="event type")
+    what.add_argument(
+        "--event",
+        metavar="EVENT",
+        choices=EVENT_TYPES,
+        help=f"send a sample of this event type: {', '.join(EVENT_TYPES)}",
+    )
     what.add_argument("--body", metavar="FILE", help="send this body ('-' for stdin)")
     add_secret_option(parser, several=False)
     parser.add_argument(

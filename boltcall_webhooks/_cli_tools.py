@@ -129,8 +129,8 @@ def add_sample_parser(subparsers: SubParsers) -> None:
         "sample",
         summary="print a realistic sample payload",
         description=(
-            "Print a realistic JSON envelope of an event type, timestamped now.\n"
-            f"Event types: {', '.join(EVENT_TYPES)}."
+            "Print a realistic JSON envelope of an event type, timestamped now.\n\n"
+            f"Event types: {', '.join(EVENT_TYPES[:4])},\n{EVENT_TYPES[4]}."
         ),
         examples=_SAMPLE_EXAMPLES,
     )
