@@ -121,7 +121,6 @@ def _intersphinx_mapping(setting: str) -> dict[str, tuple[str, str | None]]:
 
 
 intersphinx_mapping = _intersphinx_mapping(os.environ.get("BOLTCALL_DOCS_INTERSPHINX", ""))
-intersphinx_disabled_reftypes = ["*"]
 
 # Names nitpicky mode cannot resolve, and why. Nothing of this package is
 # ignored: every boltcall_webhooks name must resolve.
@@ -177,10 +176,10 @@ for _project, _modules in _WITH_INVENTORY.items():
     if _project not in intersphinx_mapping:
         _unresolvable.extend(_modules)
 nitpick_ignore_regex = [(r"py:.*", rf"({'|'.join(sorted(_unresolvable))})(\..*)?")]
-if "python" not in intersphinx_mapping:
-    # Bare standard-library names that autodoc writes into signatures.
-    _BARE_STDLIB = "datetime|timedelta|Mapping|Sequence|Callable|Any|Literal|TypeAlias"
-    nitpick_ignore_regex += [(r"py:.*", rf"({_BARE_STDLIB})")]
+# Standard-library names that autodoc writes unqualified into signatures (they
+# are imported for type checking only), which no inventory can resolve.
+_BARE_STDLIB = "datetime|timedelta|Mapping|Sequence|Callable|Awaitable|Any|Literal|TypeAlias"
+nitpick_ignore_regex += [(r"py:.*", rf"({_BARE_STDLIB})")]
 # 3. Framework types the adapters import for type checking only: autodoc
 #    writes them unqualified, so no inventory can resolve them.
 _BARE_FRAMEWORK_TYPES = [
@@ -296,6 +295,9 @@ def _tidy_signature(
     del app, what, name, obj, options
     if signature is not None:
         signature = _FORWARD_REF.sub(r"\1", signature)
+        # A dataclass field with a default_factory shows as ``=<factory>``,
+        # which is not Python: Sphinx then cannot parse the signature at all.
+        signature = re.sub(r"=\s*<factory>", "= ...", signature)
     if return_annotation is not None:
         return_annotation = _FORWARD_REF.sub(r"\1", return_annotation)
     return signature, return_annotation
