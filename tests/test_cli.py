@@ -425,6 +425,18 @@ def test_listen_prints_readable_lines_and_refuses_what_does_not_verify() -> None
     assert "refused HEAD /: 405 Method not allowed" in stderr
 
 
+def test_listen_escapes_control_characters_from_the_network() -> None:
+    """Event fields cannot drive the terminal: escape sequences are printed escaped."""
+    body = encode_body(sample_payload("new_lead", name="\x1b[2J\x1b[31mEvil\r"))
+    with listening("--max-requests", "1") as listener:
+        assert cli("send", listener.url, "--body", "-", stdin=body).returncode == 0
+        status, stdout, _ = listener.finish()
+    assert status == 0
+    assert "\x1b" not in stdout
+    assert "\r" not in stdout
+    assert 'name="\\u001b[2J\\u001b[31mEvil\\r"' in stdout
+
+
 def test_listen_forwards_verified_bodies_with_their_signature() -> None:
     """A second verifying listener receives the forwarded body: the signature came along."""
     with (
