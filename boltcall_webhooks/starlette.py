@@ -308,9 +308,10 @@ def _read_headers(scope: Scope) -> tuple[int | None, str | None]:
             signature = value
     size: int | None = None
     if length is not None:
-        if length.isdigit():  # bytes.isdigit(): ASCII digits only
+        digits = length.strip(b" \t")
+        if digits.isdigit():  # bytes.isdigit(): ASCII digits only
             # More digits than any real body: over every cap (and beyond int()'s limit).
-            size = int(length) if len(length) <= _MAX_LENGTH_DIGITS else _HUGE
+            size = int(digits) if len(digits) <= _MAX_LENGTH_DIGITS else _HUGE
         else:
             parsed = parse_content_length(length.decode("latin-1"))
             if isinstance(parsed, Rejection):
