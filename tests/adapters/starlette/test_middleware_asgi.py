@@ -173,6 +173,18 @@ class TestCaps:
         assert conn.receive_calls == 0
         assert inner.calls == []
 
+    @pytest.mark.parametrize("value", ["9" * 19, "9" * 5000, " 12345678901234567890 "])
+    def test_absurd_content_length_is_413_not_a_crash(self, value: str) -> None:
+        """A length with more digits than any body (even past int()'s limit) is a 413."""
+        inner = RecordingApp()
+        body = envelope("new_lead")
+        scope = signed_scope(body, content_length=False)
+        scope["headers"].append((b"content-length", value.encode()))
+        conn = drive(guard(inner), scope, chunks(body, 100))
+        assert conn.status == 413
+        assert conn.receive_calls == 0
+        assert inner.calls == []
+
     def test_conflicting_content_lengths_are_400(self) -> None:
         """Two different Content-Length headers are refused."""
         body = envelope("new_lead")
