@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import io
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, ParamSpec, TypeVar, cast, overload
@@ -36,7 +37,6 @@ try:
     from asgiref.sync import iscoroutinefunction, markcoroutinefunction
     from django.conf import settings
     from django.core.exceptions import ImproperlyConfigured, RequestDataTooBig
-    from django.core.handlers.wsgi import LimitedStream
     from django.http import HttpRequest, HttpResponse
     from django.http.request import RawPostDataException
     from django.http.response import HttpResponseBase
@@ -82,6 +82,7 @@ R = TypeVar("R")
 _SECRET_SETTING = "BOLTCALL_WEBHOOK_SECRET"  # noqa: S105 - a setting name
 _PATHS_SETTING = "BOLTCALL_WEBHOOK_PATHS"
 _SIGNATURE_KEY = "HTTP_" + SIGNATURE_HEADER.upper().replace("-", "_")
+_CHUNK = 64 * 1024
 _OPTION_SETTINGS: Mapping[str, str] = {
     "max_body_size": "BOLTCALL_WEBHOOK_MAX_BODY_SIZE",
     "tolerance": "BOLTCALL_WEBHOOK_TOLERANCE",
@@ -122,8 +123,9 @@ def _read_body(request: HttpRequest, verifier: Verifier) -> bytes | Rejection:
     An announced ``Content-Length`` above the cap is refused unread. Django
     reads nothing from a WSGI request without ``Content-Length``; when the
     server says it terminates the input itself (``wsgi.input_terminated``, as
-    gunicorn does for chunked uploads), the input is read up to one byte past
-    the cap instead, so a genuine chunked delivery is not lost.
+    gunicorn does for chunked uploads), the adapter reads it itself, up to one
+    byte past the cap, so a genuine chunked delivery is not lost. With no cap,
+    ``DATA_UPLOAD_MAX_MEMORY_SIZE`` bounds that read.
     """
     length = parse_content_length(request.META.get("CONTENT_LENGTH"))
     if isinstance(length, Rejection):
@@ -132,8 +134,11 @@ def _read_body(request: HttpRequest, verifier: Verifier) -> bytes | Rejection:
     if length is not None:
         verifier.check_size(length)
     elif request.META.get("wsgi.input_terminated") and not hasattr(request, "_body"):
-        raw = request.META["wsgi.input"]
-        cast("Any", request)._stream = raw if limit is None else LimitedStream(raw, limit + 1)
+        if limit is None:
+            limit = getattr(settings, "DATA_UPLOAD_MAX_MEMORY_SIZE", None)
+        data = _read_terminated(request.META["wsgi.input"], limit)
+        # Hand Django the bytes read, as if they had come with a Content-Length.
+        cast("Any", request)._stream = io.BytesIO(data)
     try:
         return request.body
     except RequestDataTooBig:
@@ -146,6 +151,22 @@ def _read_body(request: HttpRequest, verifier: Verifier) -> bytes | Rejection:
             "touched request.POST?); it cannot be verified."
         )
         raise ConfigurationError(msg) from None
+
+
+def _read_terminated(stream: Any, limit: int | None) -> bytes:
+    """Read a server-terminated input to its end, stopping one byte past ``limit``."""
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        wanted = _CHUNK if limit is None else min(_CHUNK, limit + 1 - total)
+        chunk: bytes = stream.read(wanted)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        total += len(chunk)
+        if limit is not None and total > limit:
+            msg = f"The streamed body is larger than the limit of {limit} bytes."
+            raise PayloadTooLargeError(msg, max_body_size=limit, size=total)
 
 
 def _respond(rejection: Rejection) -> HttpResponse:
