@@ -36,6 +36,8 @@ from dataclasses import asdict, dataclass
 
 import pytest
 
+from boltcall_webhooks import parse_event
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 EXAMPLE_SECRET = "whsec_docs_example_secret"
@@ -243,6 +245,23 @@ def test_code_blocks_run(path: pathlib.Path, tmp_path: pathlib.Path) -> None:
             f"a code block in {_relative(path)} failed:\n{result.stdout}\n{result.stderr}",
             pytrace=False,
         )
+
+
+JSON_BLOCKS = [
+    pytest.param(block, id=f"{_relative(path)}:{block.line}")
+    for path in DOC_FILES
+    for block in extract_blocks(path.read_text("utf-8"))
+    if block.language == "json"
+]
+
+
+@pytest.mark.parametrize("block", JSON_BLOCKS)
+def test_json_blocks_are_valid_and_envelopes_parse_strictly(block: Block) -> None:
+    """A ```json block is valid JSON; one shaped like an envelope is a valid event."""
+    value = json.loads(block.source)
+    if isinstance(value, dict) and {"event", "timestamp", "data"} <= value.keys():
+        event = parse_event(block.source, strict=True)
+        assert event.type == value["event"]
 
 
 def test_every_page_is_collected() -> None:
