@@ -12,6 +12,11 @@ time minus the bare route's; it is compared with the cost of
 ``Verifier.construct_event`` on the same body (the work the adapter must do
 anyway). Target: overhead <= construct_event + 20% (ratio <= 1.20).
 
+``construct_event`` timed alone in a tight loop runs with warm caches; inside a
+request it costs more. A *by hand* route (the bare route plus a direct
+``Verifier.construct_event`` call) measures that in-request cost, so the table
+also gives the ratio *in situ* and what each adapter adds to verifying by hand.
+
 Times are CPU time of this process (``time.process_time``, so time spent
 descheduled on a busy machine does not count), as medians of interleaved,
 repeated runs (the cases are shuffled in every round, so noise hits them all
@@ -252,24 +257,29 @@ def _print(rows: list[Row], rounds: int) -> None:
     print(f"Adapter overhead per request, CPU µs (medians of {rounds} interleaved rounds)")
     header = (
         f"{'adapter':<28}{'body':>8}{'bare':>8}{'by hand':>9}{'adapter':>9}{'overhead':>10}"
-        f"{'construct':>11}{'ratio':>7}{'vs hand':>9}  target: ratio <= {TARGET_RATIO:.2f}"
+        f"{'construct':>11}{'ratio':>7}{'in situ':>9}{'vs hand':>9}  target <= {TARGET_RATIO:.2f}"
     )
     print(header)
     print("-" * len(header))
     for row in rows:
         ratio = row.overhead / row.construct
+        in_situ = row.overhead / (row.by_hand - row.bare)
         verdict = "met" if ratio <= TARGET_RATIO else "MISSED"
+        verdict_in_situ = "met" if in_situ <= TARGET_RATIO else "MISSED"
         print(
             f"{row.name:<28}{row.body:>8}{row.bare * 1e6:>8.1f}{row.by_hand * 1e6:>9.1f}"
             f"{row.adapter * 1e6:>9.1f}{row.overhead * 1e6:>10.1f}{row.construct * 1e6:>11.1f}"
-            f"{ratio:>7.2f}{row.over_by_hand * 1e6:>+9.1f}  {verdict}"
+            f"{ratio:>7.2f}{in_situ:>9.2f}{row.over_by_hand * 1e6:>+9.1f}"
+            f"  ratio {verdict}, in situ {verdict_in_situ}"
         )
     print(
         "bare: a route that only reads the body. by hand: the same route calling "
-        "Verifier.construct_event itself.\noverhead = adapter - bare (median of per-round "
-        "differences); construct = Verifier.construct_event alone, in a tight loop;\n"
-        "ratio = overhead / construct; vs hand = adapter - by hand (what the adapter adds "
-        "to doing it by hand)."
+        "Verifier.construct_event itself.\n"
+        "overhead = adapter - bare (median of per-round differences). construct = "
+        "Verifier.construct_event alone, in a tight loop.\n"
+        "ratio = overhead / construct. in situ = overhead / (by hand - bare), i.e. against "
+        "what construct_event costs inside a request.\n"
+        "vs hand = adapter - by hand: what the adapter adds to verifying by hand."
     )
 
 
