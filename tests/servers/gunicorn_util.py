@@ -1,7 +1,7 @@
 """Run a WSGI app under a real gunicorn server on 127.0.0.1 for the length of a test.
 
 :func:`run_gunicorn` starts ``gunicorn <module:attr>`` in a child process on a
-free port with one sync worker, waits until the port accepts connections,
+free port with one sync worker, waits until the worker answers HTTP,
 yields the base URL and always stops the server when the ``with`` block ends
 (SIGTERM, then SIGKILL after a bounded wait).
 
@@ -18,6 +18,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import pathlib
 import signal
@@ -70,6 +71,20 @@ def _accepts(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _answers(port: int) -> bool:
+    """Whether a worker answers HTTP (any status), not just the master's socket."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    try:
+        connection.request("GET", "/")
+        connection.getresponse().read()
+    except OSError:
+        return False
+    else:
+        return True
+    finally:
+        connection.close()
+
+
 def _stop(proc: subprocess.Popen[bytes], timeout: float) -> None:
     if proc.poll() is not None:
         return
@@ -100,7 +115,7 @@ def run_gunicorn(
         cwd: The working directory of the server (the repository root by default,
             so ``examples.flask_app:app`` resolves).
         args: Extra gunicorn options.
-        startup_timeout: Seconds to wait for the port to accept connections.
+        startup_timeout: Seconds to wait for the server to answer an HTTP request.
         stop_timeout: Seconds to wait after SIGTERM (then SIGKILL) and after SIGKILL.
         max_seconds: The server exits by itself after this long, whatever happens.
 
@@ -144,11 +159,12 @@ def run_gunicorn(
             )
             try:
                 deadline = time.monotonic() + startup_timeout
-                while proc.poll() is None and time.monotonic() < deadline:
-                    if _accepts(port):
-                        break
-                    time.sleep(0.05)
-                if proc.poll() is None and _accepts(port):
+                ready = False
+                while not ready and proc.poll() is None and time.monotonic() < deadline:
+                    ready = _accepts(port) and _answers(port)
+                    if not ready:
+                        time.sleep(0.05)
+                if ready and proc.poll() is None:
                     yield f"http://127.0.0.1:{port}"
                     return
             finally:
