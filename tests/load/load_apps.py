@@ -29,7 +29,7 @@ import pathlib
 import sys
 import threading
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from flask import Flask, request
 from starlette.applications import Starlette
@@ -38,6 +38,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+import boltcall_webhooks
 from boltcall_webhooks import Event
 from boltcall_webhooks.flask import verify_webhook
 from boltcall_webhooks.starlette import BoltcallWebhookMiddleware
@@ -66,8 +67,8 @@ class _Recorder:
         self._fd = -1
 
     def record(self, event: Event) -> None:
-        data: Any = event.raw.get("data")
-        event_id = data.get("id") if isinstance(data, dict) else None
+        data: object = event.raw.get("data")
+        event_id = cast("dict[str, object]", data).get("id") if isinstance(data, dict) else None
         line = (json.dumps(event_id) + "\n").encode("utf-8")
         pid = os.getpid()
         if pid != self._pid:  # first event in this worker (the app may load before a fork)
@@ -100,6 +101,16 @@ def _load_example(name: str) -> ModuleType:
     return module
 
 
+def _check_installed() -> None:
+    """Under nox, refuse to serve a ``boltcall_webhooks`` imported from the checkout."""
+    if os.environ.get("BOLTCALL_EXPECT_INSTALLED") == "1":
+        location = pathlib.Path(boltcall_webhooks.__file__).resolve()
+        if "site-packages" not in location.parts:
+            msg = f"boltcall_webhooks was imported from {location}, not from the installed package"
+            raise RuntimeError(msg)
+
+
+_check_installed()
 RECORDER: Final = _Recorder(_record_dir())
 
 # --- Flask (gunicorn) ---------------------------------------------------------
@@ -134,7 +145,8 @@ def _flask_bare() -> dict[str, int]:
 
 _starlette_example = _load_example("starlette_app")
 _example_middleware: list[Middleware] = list(_starlette_example.app.user_middleware)
-if not any(m.cls is BoltcallWebhookMiddleware for m in _example_middleware):  # pragma: no cover
+_guards = (cast("object", m.cls) is BoltcallWebhookMiddleware for m in _example_middleware)
+if not any(_guards):  # pragma: no cover - the example changed
     msg = "examples/starlette_app.py no longer uses BoltcallWebhookMiddleware."
     raise RuntimeError(msg)
 _starlette_endpoint: Callable[[Request], Awaitable[Response]] = _starlette_example.boltcall_webhook

@@ -52,12 +52,13 @@ import pathlib
 import platform
 import random
 import socket
+import statistics
 import struct
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -152,12 +153,12 @@ class Settings:
 
 
 FULL: Final = Settings(
-    warmup=800, rounds=6, block=2000, mix=30_000, concurrency=100, slow_parts=6,
+    warmup=800, rounds=12, block=1000, mix=30_000, concurrency=100, slow_parts=6,
     slow_pause=0.04, phase_timeout=600.0, server_seconds=1500.0, gunicorn_workers=2,
     gunicorn_threads=8, max_rss_growth_mib=20.0,
 )  # fmt: skip
 QUICK: Final = Settings(
-    warmup=400, rounds=4, block=400, mix=3_000, concurrency=64, slow_parts=4,
+    warmup=400, rounds=8, block=200, mix=3_000, concurrency=64, slow_parts=4,
     slow_pause=0.03, phase_timeout=60.0, server_seconds=240.0, gunicorn_workers=2,
     gunicorn_threads=8, max_rss_growth_mib=20.0,
 )  # fmt: skip
@@ -182,6 +183,16 @@ class Outcome:
     errors: Counter[str] = field(default_factory=Counter[str])
 
 
+@dataclass(frozen=True, slots=True)
+class Block:
+    """One throughput block: wall time, and CPU time used by the server processes."""
+
+    kind: str
+    requests: int
+    seconds: float
+    server_cpu_seconds: float
+
+
 @dataclass(slots=True)
 class Results:
     """Everything measured against one server."""
@@ -191,7 +202,7 @@ class Results:
     outcomes: dict[str, dict[str, Outcome]] = field(default_factory=dict[str, dict[str, Outcome]])
     genuine_ids: set[str] = field(default_factory=set[str])
     other_ids: set[str] = field(default_factory=set[str])
-    blocks: list[tuple[str, int, float]] = field(default_factory=list[tuple[str, int, float]])
+    blocks: list[Block] = field(default_factory=list["Block"])
     rss: list[tuple[str, dict[int, int]]] = field(default_factory=list[tuple[str, dict[int, int]]])
     handled: Counter[str] = field(default_factory=Counter[str])
     server_errors: Counter[str] = field(default_factory=Counter[str])
@@ -398,8 +409,13 @@ async def run_jobs(
 
 
 async def run_block(
-    base: str, kind: str, jobs: Sequence[Job], results: Results, settings: Settings
-) -> float:
+    base: str,
+    kind: str,
+    jobs: Sequence[Job],
+    results: Results,
+    settings: Settings,
+    pids: Sequence[int],
+) -> None:
     """A throughput block: one kind only, status checked, no JSON parsing."""
     pending = iter(jobs)
     connector = aiohttp.TCPConnector(limit=settings.concurrency)
@@ -410,12 +426,13 @@ async def run_block(
             await http_job(session, base, job, results, check_echo=False)
 
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        cpu = cpu_seconds(pids)
         started = time.perf_counter()
         workers = [worker(session) for _ in range(settings.concurrency)]
         await asyncio.wait_for(asyncio.gather(*workers), settings.phase_timeout)
         elapsed = time.perf_counter() - started
-    results.blocks.append((kind, len(jobs), elapsed))
-    return elapsed
+        cpu = cpu_seconds(pids) - cpu
+    results.blocks.append(Block(kind, len(jobs), elapsed, cpu))
 
 
 # --- server processes and memory ---------------------------------------------
@@ -454,8 +471,23 @@ def rss_kib(pids: Sequence[int]) -> dict[int, int]:
     return sizes
 
 
+CLOCK_TICKS: Final = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """User + system CPU time used so far by the processes (all their threads)."""
+    ticks = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / CLOCK_TICKS
+
+
 @contextlib.contextmanager
-def serve(server: str, record_dir: str, log_path: str, settings: Settings) -> Iterator[str]:
+def serve(
+    server: str, record_dir: str, log_path: str, settings: Settings
+) -> Generator[str, None, None]:
     """Start the server on 127.0.0.1 with the load apps; yield its base URL."""
     env = {SECRET_ENV_VAR: SECRET, RECORD_DIR_VAR: record_dir, "PYTHONDONTWRITEBYTECODE": "1"}
     if server == "gunicorn":
@@ -531,7 +563,7 @@ async def exercise(base: str, results: Results, settings: Settings, rng: random.
                 for n in range(settings.block)
             ]
             track(results, jobs)
-            await run_block(base, kind, jobs, results, settings)
+            await run_block(base, kind, jobs, results, settings, pids)
     results.rss.append(("after throughput", rss_kib(pids)))
     results.phase = "mix"
 
@@ -640,22 +672,30 @@ def percentile(values: Sequence[float], share: float) -> float:
 
 
 def throughput(results: Results) -> dict[str, Any]:
-    """Requests/second of the webhook and bare blocks, overall and per round."""
-    totals = {"tp_webhook": [0, 0.0], "bare": [0, 0.0]}
-    for kind, n, seconds in results.blocks:
-        totals[kind][0] += n
-        totals[kind][1] += seconds
+    """Requests/second and server CPU per request of the webhook and bare blocks."""
+    totals: dict[str, list[float]] = {"tp_webhook": [0, 0.0, 0.0], "bare": [0, 0.0, 0.0]}
+    for block in results.blocks:
+        total = totals[block.kind]
+        total[0] += block.requests
+        total[1] += block.seconds
+        total[2] += block.server_cpu_seconds
     webhook_rps = totals["tp_webhook"][0] / totals["tp_webhook"][1]
     bare_rps = totals["bare"][0] / totals["bare"][1]
-    per_round = []
+    webhook_cpu = totals["tp_webhook"][2] / totals["tp_webhook"][0]
+    bare_cpu = totals["bare"][2] / totals["bare"][0]
+    per_round: list[float] = []
     for i in range(0, len(results.blocks) - 1, 2):
-        pair = {kind: n / seconds for kind, n, seconds in results.blocks[i : i + 2]}
-        per_round.append(pair["tp_webhook"] / pair["bare"])
+        rps = {b.kind: b.requests / b.seconds for b in results.blocks[i : i + 2]}
+        per_round.append(rps["tp_webhook"] / rps["bare"])
     return {
         "webhook_rps": webhook_rps,
         "bare_rps": bare_rps,
         "ratio": webhook_rps / bare_rps,
         "round_ratios": per_round,
+        "median_round_ratio": statistics.median(per_round),
+        "webhook_server_cpu_us": 1e6 * webhook_cpu,
+        "bare_server_cpu_us": 1e6 * bare_cpu,
+        "cpu_ratio": webhook_cpu / bare_cpu,
     }
 
 
@@ -700,17 +740,24 @@ def render(data: dict[str, Any], settings: Settings) -> str:
         f"== {data['server']} ({data['processes']} server process(es), "
         f"{settings.concurrency} concurrent clients) ==",
         "",
-        f"{'route':<22}{'requests':>9}{'requests/s':>12}{'p50 ms':>9}{'p99 ms':>9}",
+        f"{'route':<22}{'requests':>9}{'requests/s':>12}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'server CPU us/request':>23}",
     ]
     for kind, label in (("tp_webhook", "webhook (verified)"), ("bare", "bare (reads body)")):
         row = lat[kind]
         n = sum(row["outcomes"].values())
-        rps = tp["webhook_rps" if kind == "tp_webhook" else "bare_rps"]
-        out.append(f"{label:<22}{n:>9}{rps:>12.0f}{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}")
+        name = "webhook" if kind == "tp_webhook" else "bare"
+        out.append(
+            f"{label:<22}{n:>9}{tp[name + '_rps']:>12.0f}{row['p50_ms']:>9.2f}"
+            f"{row['p99_ms']:>9.2f}{tp[name + '_server_cpu_us']:>23.0f}"
+        )
     out += [
-        f"ratio webhook/bare: {tp['ratio']:.3f}  (per round: "
+        f"webhook/bare requests/s: {tp['ratio']:.3f} over all blocks, median per round "
+        f"{tp['median_round_ratio']:.3f} (rounds: "
         + ", ".join(f"{r:.2f}" for r in tp["round_ratios"])
         + ")",
+        f"server CPU per request, webhook/bare: {tp['cpu_ratio']:.3f} "
+        f"(+{tp['webhook_server_cpu_us'] - tp['bare_server_cpu_us']:.0f} us per delivery)",
         "",
         f"mixed phase ({data['mix_requests']} requests, "
         f"{data['mix_requests_per_second']:.0f} requests/s):",
@@ -744,7 +791,7 @@ def render(data: dict[str, Any], settings: Settings) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="the short CI run")
     parser.add_argument("--server", choices=["gunicorn", "uvicorn", "both"], default="both")
     parser.add_argument("--concurrency", type=int, help="requests in flight")
@@ -762,6 +809,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     settings = dataclasses.replace(settings, **overrides)
     servers = ["gunicorn", "uvicorn"] if args.server == "both" else [args.server]
+    location = pathlib.Path(boltcall_webhooks.__file__).resolve()
+    if (
+        os.environ.get("BOLTCALL_EXPECT_INSTALLED") == "1"
+        and "site-packages" not in location.parts
+    ):
+        print(f"boltcall_webhooks was imported from {location}, not from the installed package")
+        return 2
     print(
         f"boltcall-webhooks {boltcall_webhooks.__version__} from "
         f"{pathlib.Path(boltcall_webhooks.__file__).parent}; Python {platform.python_version()}; "
