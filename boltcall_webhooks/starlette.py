@@ -105,6 +105,9 @@ class BoltcallWebhookMiddleware:
 
     __slots__ = ("_paths", "_source", "app")
 
+    app: ASGIApp
+    """The wrapped ASGI app."""
+
     def __init__(
         self,
         app: ASGIApp,
