@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from typing import IO
 
 __all__ = ["GunicornError", "run_gunicorn"]
 
@@ -48,6 +49,12 @@ def _watchdog(limit, parent):
 threading.Thread(
     target=_watchdog, args=(float(sys.argv[1]), int(sys.argv[2])), daemon=True
 ).start()
+if os.environ.get("BOLTCALL_EXPECT_INSTALLED") == "1":
+    # Under nox the server, like the tests, must run the installed package.
+    import boltcall_webhooks
+    if "site-packages" not in os.path.realpath(boltcall_webhooks.__file__).split(os.sep):
+        print("boltcall_webhooks was imported from the checkout, not installed", flush=True)
+        os._exit(5)
 sys.argv = ["gunicorn", *sys.argv[3:]]
 from gunicorn.app.wsgiapp import run
 run()
@@ -112,8 +119,10 @@ def run_gunicorn(
     Args:
         app: The import string gunicorn loads, resolved from ``cwd``.
         env: Extra environment variables for the server (added to ``os.environ``).
-        cwd: The working directory of the server (the repository root by default,
-            so ``examples.flask_app:app`` resolves).
+        cwd: The working directory of the server, from which ``app`` is imported.
+            By default, a temporary directory holding only a link to the
+            repository's ``examples/``, so ``examples.flask_app:app`` resolves
+            while ``boltcall_webhooks`` is the installed package, not the checkout.
         args: Extra gunicorn options.
         startup_timeout: Seconds to wait for the server to answer an HTTP request.
         stop_timeout: Seconds to wait after SIGTERM (then SIGKILL) and after SIGKILL.
@@ -122,57 +131,80 @@ def run_gunicorn(
     Raises:
         GunicornError: The server exited or did not listen in time (with its output).
     """
-    workdir = pathlib.Path(cwd) if cwd is not None else ROOT
-    child_env = dict(os.environ)
-    child_env.update(env or {})
-    child_env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(workdir), child_env.get("PYTHONPATH", "")) if p
-    )
-    with tempfile.TemporaryFile() as output:
-        for _attempt in range(3):
-            port = _free_port()
-            command = [
-                sys.executable,
-                "-c",
-                _LAUNCHER,
-                str(max_seconds),
-                str(os.getpid()),
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                "1",
-                "--timeout",
-                "30",
-                "--graceful-timeout",
-                "3",
-                "--log-level",
-                "warning",
-                "--chdir",
-                str(workdir),
-                *args,
-                app,
-            ]
-            output.seek(0)
-            output.truncate()
-            proc = subprocess.Popen(
-                command, cwd=workdir, env=child_env, stdout=output, stderr=subprocess.STDOUT
-            )
-            try:
-                deadline = time.monotonic() + startup_timeout
-                ready = False
-                while not ready and proc.poll() is None and time.monotonic() < deadline:
-                    ready = _accepts(port) and _answers(port)
-                    if not ready:
-                        time.sleep(0.05)
-                if ready and proc.poll() is None:
-                    yield f"http://127.0.0.1:{port}"
-                    return
-            finally:
-                _stop(proc, stop_timeout)
-            output.seek(0)
-            text = output.read().decode("utf-8", "replace")
-            if "address already in use" not in text.lower():
-                msg = f"gunicorn did not start serving {app!r} (exit {proc.returncode}):\n{text}"
-                raise GunicornError(msg)
-        msg = f"gunicorn could not bind a free port for {app!r} after 3 attempts."
-        raise GunicornError(msg)
+    with contextlib.ExitStack() as stack:
+        if cwd is None:
+            # Only examples/ is importable from here: boltcall_webhooks comes from
+            # the installed package, never from the checkout next to it.
+            workdir = pathlib.Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            (workdir / "examples").symlink_to(ROOT / "examples", target_is_directory=True)
+        else:
+            workdir = pathlib.Path(cwd)
+        child_env = dict(os.environ)
+        child_env.update(env or {})
+        child_env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(workdir), child_env.get("PYTHONPATH", "")) if p
+        )
+        output = stack.enter_context(tempfile.TemporaryFile())
+        yield from _serve(
+            app, workdir, child_env, output, args, startup_timeout, stop_timeout, max_seconds
+        )
+
+
+def _serve(
+    app: str,
+    workdir: pathlib.Path,
+    child_env: dict[str, str],
+    output: IO[bytes],
+    args: Sequence[str],
+    startup_timeout: float,
+    stop_timeout: float,
+    max_seconds: float,
+) -> Iterator[str]:
+    """Start gunicorn (retrying on a port taken meanwhile), yield its URL, stop it."""
+    for _attempt in range(3):
+        port = _free_port()
+        command = [
+            sys.executable,
+            "-c",
+            _LAUNCHER,
+            str(max_seconds),
+            str(os.getpid()),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--timeout",
+            "30",
+            "--graceful-timeout",
+            "3",
+            "--log-level",
+            "warning",
+            "--chdir",
+            str(workdir),
+            *args,
+            app,
+        ]
+        output.seek(0)
+        output.truncate()
+        proc = subprocess.Popen(
+            command, cwd=workdir, env=child_env, stdout=output, stderr=subprocess.STDOUT
+        )
+        try:
+            deadline = time.monotonic() + startup_timeout
+            ready = False
+            while not ready and proc.poll() is None and time.monotonic() < deadline:
+                ready = _accepts(port) and _answers(port)
+                if not ready:
+                    time.sleep(0.05)
+            if ready and proc.poll() is None:
+                yield f"http://127.0.0.1:{port}"
+                return
+        finally:
+            _stop(proc, stop_timeout)
+        output.seek(0)
+        text = output.read().decode("utf-8", "replace")
+        if "address already in use" not in text.lower():
+            msg = f"gunicorn did not start serving {app!r} (exit {proc.returncode}):\n{text}"
+            raise GunicornError(msg)
+    msg = f"gunicorn could not bind a free port for {app!r} after 3 attempts."
+    raise GunicornError(msg)
