@@ -170,7 +170,7 @@ def _line_coverage(coverage_file: pathlib.Path) -> str:
         capture_output=True, text=True, check=False, cwd=coverage_file.parent,
     )  # fmt: skip
     print("\nCore coverage reached by replaying the fuzz corpora (coverage.py):")
-    print(done.stdout)
+    print(re.sub(r"\S*site-packages/", "", done.stdout))
     total = _TOTAL.search(done.stdout)
     return f"{total.group(1)}%" if total else "?"
 
