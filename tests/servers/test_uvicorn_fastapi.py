@@ -77,6 +77,7 @@ def test_oversize_with_content_length_is_413(url: str) -> None:
 def test_announced_oversize_is_refused_before_the_body(url: str) -> None:
     """Headers announcing 10 MiB get a 413 from the dependency without a byte of body sent."""
     parts = urllib.parse.urlsplit(url)
+    assert parts.hostname is not None
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
     try:
         connection.putrequest("POST", parts.path)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,9 +117,9 @@ class Connection:
         return json.loads(self.body)
 
 
-def drive(app: ASGIApp, scope: Scope, incoming: list[Message]) -> Connection:
+def drive(app: ASGIApp, scope: Scope, incoming: Sequence[Mapping[str, Any]]) -> Connection:
     """Run ``app`` on one connection (bounded by a timeout) and return what happened."""
-    connection = Connection(list(incoming))
+    connection = Connection([dict(message) for message in incoming])
 
     async def main() -> None:
         await asyncio.wait_for(app(scope, connection.receive, connection.send), TIMEOUT)

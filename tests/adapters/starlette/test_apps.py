@@ -342,4 +342,4 @@ class TestDependency:
     def test_unknown_option_is_a_type_error(self) -> None:
         """A misspelt option fails when the dependency is built."""
         with pytest.raises(TypeError):
-            verified_event(SECRET, tolerence=5)
+            verified_event(SECRET, tolerence=5)  # type: ignore[call-arg]

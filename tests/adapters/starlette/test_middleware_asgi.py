@@ -73,7 +73,7 @@ class TestBodyReading:
         """A message without ``body`` counts as empty, not as an error."""
         inner = RecordingApp()
         body = envelope("missed_call")
-        messages = [
+        messages: list[dict[str, Any]] = [
             {"type": "http.request", "more_body": True},
             {"type": "http.request", "body": body, "more_body": True},
             {"type": "http.request"},
@@ -335,7 +335,9 @@ class TestConstruction:
     def test_unknown_option_is_a_type_error(self) -> None:
         """A misspelt option is reported, not ignored."""
         with pytest.raises(TypeError, match="max_body"):
-            BoltcallWebhookMiddleware(RecordingApp(), paths=["/hook"], secrets=SECRET, max_body=10)
+            BoltcallWebhookMiddleware(  # type: ignore[call-arg]
+                RecordingApp(), paths=["/hook"], secrets=SECRET, max_body=10
+            )
 
     def test_bad_explicit_secret_fails_at_start(self) -> None:
         """An explicitly empty secret is a ConfigurationError at construction."""
