@@ -53,7 +53,7 @@ def make_app(verifier: Verifier) -> Callable[[dict[str, Any], StartResponse], It
         if not length_header:
             # wsgiref does not decode chunked uploads: ask for a length instead.
             return _reply(start_response, 411, {"error": "Length required"})
-        if not length_header.isdigit():
+        if not (length_header.isascii() and length_header.isdigit()):
             return _reply(start_response, 400, {"error": "Invalid Content-Length"})
         try:
             # Refuse an announced size over the cap before reading a byte.

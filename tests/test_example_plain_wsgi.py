@@ -88,6 +88,7 @@ def test_other_statuses(app: Any) -> None:
     assert _call(app, BODY, length="5000")[0].startswith("413")
     assert _call(app, BODY, length="")[0].startswith("411")
     assert _call(app, BODY, length="-1")[0].startswith("400")
+    assert _call(app, BODY, length="\u00b2")[0].startswith("400")
     assert _call(app, b"[]", HTTP_X_BOLTCALL_SIGNATURE=sign(b"[]", SECRET))[0].startswith("400")
     status, _, headers = _call(app, b"", method="GET", HTTP_X_BOLTCALL_SIGNATURE=signature)
     assert status.startswith("405")
