@@ -10,6 +10,8 @@ from __future__ import annotations
 import glob
 import os
 import pathlib
+import shutil
+import sys
 
 import nox
 
@@ -139,20 +141,34 @@ MATRIX = [
 )
 def matrix(session: nox.Session, python: str, framework: str, requirement: str) -> None:
     """Adapter tests over the supported framework versions (not run by default)."""
-    venv = session.create_tmp()
-    env_dir = os.path.join(venv, "venv")
-    session.run("uv", "venv", "--quiet", "--python", python, env_dir, external=True)
-    py = os.path.join(env_dir, "bin", "python")
+    uv = shutil.which("uv") or os.path.join(os.path.dirname(sys.executable), "uv")
+    env_dir = os.path.join(session.create_tmp(), f"venv-{framework}-{python}")
+    session.run(uv, "venv", "--quiet", "--python", python, env_dir, external=True)
+    bindir = os.path.join(env_dir, "bin")
     extra = ["httpx"] if framework == "starlette" else []
     if framework == "starlette" and requirement.startswith("starlette"):
         extra.append("fastapi")
     session.run(
-        "uv", "pip", "install", "--quiet", "--python", py, ".", requirement, *extra, *TEST_DEPS,
+        uv,
+        "pip",
+        "install",
+        "--quiet",
+        "--python",
+        os.path.join(bindir, "python"),
+        ".",
+        requirement,
+        *extra,
+        *TEST_DEPS,
         external=True,
     )
     session.run(
-        py, "-m", "pytest", f"tests/adapters/{framework}", "-p", "no:cacheprovider",
+        os.path.join(bindir, "pytest"),
+        f"tests/adapters/{framework}",
+        "-p",
+        "no:cacheprovider",
+        *session.posargs,
         external=True,
+        env={"BOLTCALL_EXPECT_INSTALLED": "1"},
     )
 
 
@@ -162,7 +178,11 @@ def servers(session: nox.Session) -> None:
     _install_package(session, "[flask,django,starlette]")
     session.install("fastapi", "httpx", "gunicorn", "uvicorn", *TEST_DEPS)
     session.run(
-        "pytest", "tests/servers", "-m", "servers", *session.posargs,
+        "pytest",
+        "tests/servers",
+        "-m",
+        "servers",
+        *session.posargs,
         env={"BOLTCALL_EXPECT_INSTALLED": "1"},
     )
 
@@ -215,11 +235,24 @@ def docs(session: nox.Session) -> None:
     env = {"BOLTCALL_EXPECT_INSTALLED": "1"}
     for builder in ("html", "doctest"):
         session.run(
-            "sphinx-build", "-W", "-n", "--keep-going", "-E", "-q", "-b", builder,
-            "docs", os.path.join(out, builder), env=env,
+            "sphinx-build",
+            "-W",
+            "-n",
+            "--keep-going",
+            "-E",
+            "-q",
+            "-b",
+            builder,
+            "docs",
+            os.path.join(out, builder),
+            env=env,
         )
     session.run(
-        "pytest", "tests/test_docs.py", "-p", "no:cacheprovider", *session.posargs,
+        "pytest",
+        "tests/test_docs.py",
+        "-p",
+        "no:cacheprovider",
+        *session.posargs,
         env={**env, "BOLTCALL_DOCS_NO_SKIP": "1"},
     )
 

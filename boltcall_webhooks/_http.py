@@ -35,12 +35,13 @@ from boltcall_webhooks._errors import (
     WebhookError,
 )
 from boltcall_webhooks._secrets import SECRET_ENV_VAR
-from boltcall_webhooks._verifier import Verifier
+from boltcall_webhooks._verifier import Verifier, check_options
 
 if TYPE_CHECKING:
     from boltcall_webhooks._secrets import Secrets
 
 __all__ = [
+    "BAD_CONTENT_LENGTH",
     "METHOD_NOT_ALLOWED",
     "Rejection",
     "VerifierSource",
@@ -85,7 +86,9 @@ _STALE: Final = Rejection(401, "Stale event")
 _TOO_LARGE: Final = Rejection(413, "Payload too large")
 _BAD_PAYLOAD: Final = Rejection(400, "Invalid payload")
 _MISCONFIGURED: Final = Rejection(500, "Webhook receiver misconfigured")
-_BAD_LENGTH: Final = Rejection(400, "Invalid Content-Length")
+BAD_CONTENT_LENGTH: Final = Rejection(400, "Invalid Content-Length")
+"""The answer to a ``Content-Length`` header that is not a plain number."""
+_HUGE: Final = 10**18  # any longer number is over every cap; int() of 4300+ digits raises
 
 
 def rejection_for(error: WebhookError) -> Rejection:
@@ -117,8 +120,8 @@ def parse_content_length(value: str | None) -> int | Rejection | None:
         return None
     text = value.strip()
     if not text.isdigit() or not text.isascii():
-        return _BAD_LENGTH
-    return int(text)
+        return BAD_CONTENT_LENGTH
+    return int(text) if len(text) < 19 else _HUGE
 
 
 class VerifierSource:
@@ -144,6 +147,7 @@ class VerifierSource:
         if unknown:
             msg = f"Unknown option(s): {', '.join(sorted(unknown))}."
             raise TypeError(msg)
+        check_options(**options)  # a bad option fails at start-up, not at the first request
         self._options = dict(options)
         self._settings_lookup = settings_lookup
         self._verifier: Verifier | None = None

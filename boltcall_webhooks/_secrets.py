@@ -126,23 +126,24 @@ def _build_mapping(mapping: Mapping[str, Secret | Sequence[Secret]]) -> KeyRing:
     if not mapping:
         raise ConfigurationError("The secrets mapping is empty.")
     scopes: dict[bytes, set[str]] = {}
+    unknown: list[str] = []
+    # Keys are never echoed unless known: a mapping written backwards has secrets as keys.
     for event_type, value in mapping.items():
         if not isinstance(event_type, str) or not event_type:
             raise ConfigurationError(
-                f"Keys of the secrets mapping must be event type names; got {event_type!r}."
+                "Keys of the secrets mapping must be event type names; got "
+                f"{type(event_type).__name__ if event_type else 'an empty string'}."
             )
         name = str.__str__(event_type)  # plain str, also for EventType members
+        where = f"secrets[{name!r}]"
         if name not in _KNOWN_EVENT_TYPES:
             if not _EVENT_NAME.fullmatch(name) or name.startswith("whsec"):
-                # Never echo the key: it may be a secret (a mapping written backwards).
                 raise ConfigurationError(
                     "A key of the secrets mapping is not an event type name. The mapping goes "
                     "event type -> secret(s); is it written the other way round (reversed)?"
                 )
-            logger.warning(
-                "The secrets mapping names an event type this version does not know: %r.", name
-            )
-        where = f"secrets[{name!r}]"
+            unknown.append(name)
+            where = "a value of the secrets mapping (under an unknown event type)"
         if isinstance(value, (str, bytes)):
             keys: tuple[bytes, ...] = (_encode(value, where),)
         elif isinstance(value, Sequence):
@@ -153,6 +154,10 @@ def _build_mapping(mapping: Mapping[str, Secret | Sequence[Secret]]) -> KeyRing:
             )
         for key in keys:
             scopes.setdefault(key, set()).add(name)
+    for name in unknown:  # only once every value is known to be a real secret
+        logger.warning(
+            "The secrets mapping names an event type this version does not know: %r.", name
+        )
     return KeyRing(tuple(scopes), tuple(frozenset(s) for s in scopes.values()))
 
 

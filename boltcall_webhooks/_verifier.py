@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from boltcall_webhooks._events import Event
     from boltcall_webhooks._secrets import KeyRing, Secrets
 
-__all__ = ["DEFAULT_MAX_BODY_SIZE", "Clock", "Verifier", "construct_event"]
+__all__ = ["DEFAULT_MAX_BODY_SIZE", "Clock", "Verifier", "check_options", "construct_event"]
 
 DEFAULT_MAX_BODY_SIZE: Final = 1024 * 1024
 """The default largest body accepted: 1 MiB."""
@@ -115,17 +115,9 @@ class Verifier:
         clock: Clock | None = None,
     ) -> None:
         self._ring: KeyRing = resolve_secrets(secrets_from_env() if secrets is None else secrets)
-        self._tolerance = _window(tolerance)
-        if max_body_size is not None and (
-            isinstance(max_body_size, bool)
-            or not isinstance(max_body_size, int)
-            or max_body_size < 0
-        ):
-            msg = f"max_body_size must be a non-negative int or None; got {max_body_size!r}."
-            raise ConfigurationError(msg)
-        self._max_body_size = max_body_size
-        self._strict = bool(strict)
-        self._clock = _checked_clock(clock)
+        self._tolerance, self._max_body_size, self._strict, self._clock = check_options(
+            tolerance=tolerance, max_body_size=max_body_size, strict=strict, clock=clock
+        )
 
     @property
     def tolerance(self) -> timedelta | None:
@@ -245,6 +237,26 @@ def _unbound_error(event_type: str) -> InvalidSignatureError:
         "the secret of its own subscription."
     )
     return InvalidSignatureError(msg)
+
+
+def check_options(
+    *,
+    tolerance: float | timedelta | None = None,
+    max_body_size: int | None = DEFAULT_MAX_BODY_SIZE,
+    strict: bool = False,
+    clock: Clock | None = None,
+) -> tuple[timedelta | None, int | None, bool, Clock | None]:
+    """Validate the :class:`Verifier` options, returning them normalised.
+
+    Raises:
+        ConfigurationError: An option has a wrong type or value.
+    """
+    if max_body_size is not None and (
+        isinstance(max_body_size, bool) or not isinstance(max_body_size, int) or max_body_size < 0
+    ):
+        msg = f"max_body_size must be a non-negative int or None; got {max_body_size!r}."
+        raise ConfigurationError(msg)
+    return _window(tolerance), max_body_size, bool(strict), _checked_clock(clock)
 
 
 def _checked_clock(clock: object) -> Clock | None:

@@ -136,3 +136,18 @@ class TestVerifierSource:
         """An explicit but empty secret fails when the adapter is built."""
         with pytest.raises(ConfigurationError):
             VerifierSource("", {})
+
+
+def test_enormous_content_length_is_over_any_cap() -> None:
+    """A Content-Length of thousands of digits is a huge size, never a crash in int()."""
+    result = parse_content_length("9" * 5000)
+    assert isinstance(result, int)
+    assert result >= 10**18
+
+
+def test_bad_option_fails_at_start_even_without_secrets() -> None:
+    """An invalid option is refused when the adapter is built, not at the first request."""
+    with pytest.raises(ConfigurationError, match="max_body_size"):
+        VerifierSource(None, {"max_body_size": -1})
+    with pytest.raises(ConfigurationError, match="tolerance"):
+        VerifierSource(None, {"tolerance": "soon"})

@@ -233,11 +233,6 @@ def test_a_backwards_mapping_never_logs_the_secret(caplog: pytest.LogCaptureFixt
     assert all(secret not in record.getMessage() for record in caplog.records)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: for a key that looks like an event name (lower-case, no whsec_ "
-    "prefix), _secrets._build_mapping logs the key and names it in the error",
-)
 def test_a_backwards_mapping_with_an_unprefixed_secret_never_echoes_it(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
