@@ -143,7 +143,7 @@ def matrix(session: nox.Session, python: str, framework: str, requirement: str) 
     """Adapter tests over the supported framework versions (not run by default)."""
     uv = shutil.which("uv") or os.path.join(os.path.dirname(sys.executable), "uv")
     env_dir = os.path.join(session.create_tmp(), f"venv-{framework}-{python}")
-    session.run(uv, "venv", "--quiet", "--python", python, env_dir, external=True)
+    session.run(uv, "venv", "--quiet", "--clear", "--python", python, env_dir, external=True)
     bindir = os.path.join(env_dir, "bin")
     extra = ["httpx"] if framework == "starlette" else []
     if framework == "starlette" and requirement.startswith("starlette"):
@@ -174,7 +174,7 @@ def matrix(session: nox.Session, python: str, framework: str, requirement: str) 
 
 @nox.session(python=LATEST)
 def servers(session: nox.Session) -> None:
-    """Real servers on 127.0.0.1: gunicorn (Flask, Django) and uvicorn (Starlette, FastAPI, Django ASGI)."""
+    """Real servers on 127.0.0.1: gunicorn (Flask, Django), uvicorn (Starlette, FastAPI, Django)."""
     _install_package(session, "[flask,django,starlette]")
     session.install("fastapi", "httpx", "gunicorn", "uvicorn", *TEST_DEPS)
     session.run(
@@ -224,7 +224,7 @@ DOCS_DEPS = ["sphinx>=8.1", "furo>=2024.8.6", "myst-parser>=4"]
 
 @nox.session(python=LATEST)
 def docs(session: nox.Session) -> None:
-    """Build the docs (warnings fail), run their doctests, and run every snippet with nothing skipped.
+    """Build the docs (warnings fail), run their doctests and every snippet, nothing skipped.
 
     Cross-references to Python, Flask and Django are offline by default; set
     BOLTCALL_DOCS_INTERSPHINX=1 (network) or to a folder of inventories to link them.
