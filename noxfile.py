@@ -174,7 +174,7 @@ def matrix(session: nox.Session, python: str, framework: str, requirement: str) 
 
 @nox.session(python=LATEST)
 def servers(session: nox.Session) -> None:
-    """Real servers on 127.0.0.1: gunicorn (Flask, Django), uvicorn (Starlette, FastAPI, Django)."""
+    """Real servers on 127.0.0.1: gunicorn for Flask and Django, uvicorn for the ASGI apps."""
     _install_package(session, "[flask,django,starlette]")
     session.install("fastapi", "httpx", "gunicorn", "uvicorn", *TEST_DEPS)
     session.run(
