@@ -25,7 +25,20 @@ nox.needs_version = ">=2024.3.2"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.error_on_missing_interpreters = True
 nox.options.reuse_venv = "no"
-nox.options.sessions = ["tests", "lint", "typing", "adapters", "servers", "bench"]
+# What CI runs (`nox` with no arguments); long checks run their short versions there.
+nox.options.sessions = [
+    "tests",
+    "lint",
+    "typing",
+    "adapters",
+    "servers",
+    "docs",
+    "bench",
+    "bench_adapters",
+    "fuzz",
+    "timing",
+    "load",
+]
 
 
 def _expose_pyenv_interpreters() -> None:
