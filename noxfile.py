@@ -283,18 +283,20 @@ def bench_adapters(session: nox.Session) -> None:
 
 @nox.session(python=LATEST)
 def load(session: nox.Session) -> None:
-    """Load and fault run on real servers: gunicorn + Flask example, uvicorn + Starlette example.
+    """Load and fault run on real servers: the Flask, Starlette and FastAPI examples.
 
     Genuine, forged, tampered, missing-signature, malformed and oversize
     deliveries, slow senders and clients that leave mid-body, at high
-    concurrency on 127.0.0.1. Fails if a genuine event is lost or handled
-    twice, a refused one reaches the handler, a status is wrong or server
-    memory grows; prints requests/s of the webhook route next to a bare route
-    of the same app. ~55k requests per server (a few minutes); CI (QUICK) runs
-    ~7k per server (under a minute). ``nox -s load -- --server uvicorn --json out.json``.
+    concurrency on 127.0.0.1 (Flask under gunicorn, the others under uvicorn).
+    Fails if a genuine event is lost or handled
+    twice, a refused one reaches the handler, a status is wrong, the server
+    logs an exception or its memory grows; prints requests/s and server CPU per
+    request of the webhook route next to a bare route of the same app. ~55k
+    requests per example (a few minutes); CI (QUICK) runs ~7k per example (under
+    a minute). ``nox -s load -- --target starlette --json out.json``.
     """
     _install_package(session, "[flask,starlette]")
-    session.install("gunicorn", "uvicorn", "httptools", "uvloop", "aiohttp")
+    session.install("gunicorn", "uvicorn", "httptools", "uvloop", "fastapi", "aiohttp")
     args = ["--quick"] if QUICK else []
     session.run(
         "python",

@@ -1,33 +1,38 @@
-"""Load and fault run against real servers: gunicorn + Flask example, uvicorn + Starlette example.
+"""Load and fault run on real servers: the Flask, Starlette and FastAPI examples.
 
-Each server runs the shipped example, rebuilt by ``load_apps.py`` so that every
-event its handler receives is recorded by ``data.id`` (verification still goes
-through the real adapter, configured as in the example), plus ``POST /bare``, a
-route of the same app that only reads the body. On 127.0.0.1, with a free port,
-the driver (asyncio, aiohttp, raw sockets) runs three phases:
+Flask runs under gunicorn (gthread workers), Starlette and FastAPI under
+uvicorn. Each serves a shipped example rebuilt by ``wsgi_apps.py`` /
+``asgi_apps.py`` so that every event its handler receives is recorded by
+``data.id`` (verification still goes through the real adapter, configured as
+in the example), plus ``POST /bare``, a route of the same app that only reads
+the body. On 127.0.0.1, on a free port, the driver (asyncio with aiohttp, and
+raw sockets where a client must misbehave) runs three phases per target:
 
-1. warm-up: a few hundred requests of every kind, so memory is measured from a
-   steady state (lazy imports, allocator arenas, the verifier built on first use);
-2. throughput: blocks of genuine webhook deliveries and blocks of bare requests
-   with the same bodies, alternated (W B, then B W, ...) so that the noise of a
-   shared machine hits both; the ratio of their requests/second is the figure
-   that matters (the absolute numbers depend on the machine);
+1. warm-up: a few hundred requests of every kind, so that memory is measured
+   from a steady state (lazy imports, allocator arenas, verifier built on first use);
+2. throughput: blocks of genuine deliveries to the webhook route and blocks of
+   the same bodies to the bare route, alternated (W B, B W, ...) so that the
+   noise of a shared machine falls on both. Reported: requests/s of each and
+   their ratio (the figure that matters; absolute numbers depend on the
+   machine), latency p50/p99, and the server processes' CPU time per request
+   (``/proc/<pid>/stat``), which other processes' load disturbs much less;
 3. mix: tens of thousands of requests (a few thousand with ``--quick``), shuffled:
-   genuine (unique ``data.id``; with Content-Length and chunked), forged (another
+   genuine (unique ``data.id``; Content-Length or chunked), forged (another
    secret), tampered (body changed after signing), missing signature, malformed
-   (signed, not an envelope), oversize (signed, over ``max_body_size``, with
-   Content-Length and chunked), slow senders (a genuine body trickled in pieces
-   with pauses) and clients that leave mid-body (headers announce a length, half
-   the body is sent, then the socket is closed, with FIN or RST).
+   (signed, not an envelope), oversize (correctly signed, over
+   ``max_body_size``; Content-Length or chunked), slow senders (a genuine body
+   trickled in pieces with pauses), clients that leave mid-body (half the
+   announced or chunked body, then close with FIN or RST) and clients that
+   half-close mid-body and wait for an answer.
 
-Then it checks: every genuine delivery got 200 and reached the handler exactly
-once (ids counted across the worker processes' record files); no other request
-reached it; no 5xx; each kind got its status (401, 413, 400); no client errors
-except the deliberate disconnects; the server processes are the same ones (no
-worker died) and still answer; their total RSS (``VmRSS`` from ``/proc``, the
-gunicorn master and workers summed) grew by less than ``--max-rss-growth-mib``
-between the end of the warm-up and the end of the run. It prints tables and
-exits 1 if a check failed.
+Checks, per target: every genuine delivery got 200 with its own id echoed and
+reached the handler exactly once (ids counted across the worker processes'
+record files); nothing else reached it; each kind got only its expected
+outcome (401, 413, 400, ...), so no 5xx and no client error; the server logged
+no exception; the server processes are the same at the end (no worker died)
+and still answer; their summed RSS (``VmRSS``; the gunicorn master and workers)
+grew by less than ``Settings.max_rss_growth_mib`` from the end of the warm-up
+to the end of the run. It prints tables and exits 1 if any check failed.
 
 Every loop is bounded in count and time; servers bind 127.0.0.1 and are always
 stopped (they also stop by themselves, see ``tests/servers``). Linux only
@@ -35,9 +40,9 @@ stopped (they also stop by themselves, see ``tests/servers``). Linux only
 
 Usage::
 
-    python tests/load/run_load.py            # full: ~55k requests per server, a few minutes
-    python tests/load/run_load.py --quick    # CI: ~7k requests per server
-    python tests/load/run_load.py --server uvicorn --json /tmp/load.json
+    python tests/load/run_load.py            # full: ~55k requests per target, a few minutes
+    python tests/load/run_load.py --quick    # CI: ~7k requests per target, under a minute
+    python tests/load/run_load.py --target starlette --json /tmp/load.json
 """
 
 from __future__ import annotations
@@ -72,12 +77,15 @@ HERE: Final = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "servers"))  # the shared real-server helpers
 
 from gunicorn_util import run_gunicorn  # noqa: E402
+from recording import BARE_PATH, RECORD_DIR_VAR, WEBHOOK_PATH, check_installed  # noqa: E402
 from uvicorn_util import run_uvicorn  # noqa: E402
 
-# Kept in step with load_apps.py (not imported: it needs the servers' settings).
-RECORD_DIR_VAR: Final = "BOLTCALL_LOAD_RECORD_DIR"
-WEBHOOK_PATH: Final = "/webhooks/boltcall"
-BARE_PATH: Final = "/bare"
+# name: (server, "module:app" served from tests/load)
+TARGETS: Final = {
+    "flask": ("gunicorn", "wsgi_apps:flask_app"),
+    "starlette": ("uvicorn", "asgi_apps:starlette_app"),
+    "fastapi": ("uvicorn", "asgi_apps:fastapi_app"),
+}
 
 SECRET: Final = "whsec_load_run_7f3a9c2e5b8d1f4a"
 WRONG_SECRET: Final = "whsec_attacker_0000000000000000"
@@ -202,9 +210,9 @@ class Block:
 
 @dataclass(slots=True)
 class Results:
-    """Everything measured against one server."""
+    """Everything measured against one target (an example app under its server)."""
 
-    server: str
+    target: str
     phase: str = "warm-up"
     outcomes: dict[str, dict[str, Outcome]] = field(default_factory=dict[str, dict[str, Outcome]])
     genuine_ids: set[str] = field(default_factory=set[str])
@@ -510,10 +518,11 @@ def cpu_seconds(pids: Sequence[int]) -> float:
 
 @contextlib.contextmanager
 def serve(
-    server: str, record_dir: str, log_path: str, settings: Settings
+    target: str, record_dir: str, log_path: str, settings: Settings
 ) -> Generator[str, None, None]:
-    """Start the server on 127.0.0.1 with the load apps; yield its base URL."""
+    """Start the target's server on 127.0.0.1 with its load app; yield the base URL."""
     env = {SECRET_ENV_VAR: SECRET, RECORD_DIR_VAR: record_dir, "PYTHONDONTWRITEBYTECODE": "1"}
+    server, app = TARGETS[target]
     if server == "gunicorn":
         args = [
             "--worker-class", "gthread",
@@ -523,14 +532,14 @@ def serve(
             "--keep-alive", "30",
         ]  # fmt: skip
         with run_gunicorn(
-            "load_apps:flask_app", env=env, cwd=HERE, args=args,
+            app, env=env, cwd=HERE, args=args,
             max_seconds=settings.server_seconds, startup_timeout=60.0,
         ) as base:  # fmt: skip
             yield base
         return
     per_server = settings.warmup + 2 * settings.rounds * settings.block + settings.mix
     with run_uvicorn(
-        "load_apps:starlette_app", env=env, cwd=HERE, args=uvicorn_args(),
+        app, env=env, cwd=HERE, args=uvicorn_args(),
         max_seconds=settings.server_seconds, max_requests=2 * per_server + 1000,
         log_path=log_path, startup_timeout=60.0,
     ) as base:  # fmt: skip
@@ -575,7 +584,8 @@ async def exercise(base: str, results: Results, settings: Settings, rng: random.
     warmup = plan(warm_counts, "warm", rng)
     track(results, warmup)
     await run_jobs(base, port, warmup, results, settings)
-    expected = 1 + settings.gunicorn_workers if results.server == "gunicorn" else 1
+    gunicorn = TARGETS[results.target][0] == "gunicorn"
+    expected = 1 + settings.gunicorn_workers if gunicorn else 1
     deadline = time.monotonic() + 30.0
     pids = server_processes()
     while len(pids) < expected and time.monotonic() < deadline:  # a worker still booting
@@ -615,17 +625,17 @@ async def exercise(base: str, results: Results, settings: Settings, rng: random.
     await run_jobs(base, port, liveness, results, settings)
 
 
-def run_server(
-    server: str, settings: Settings, seed: int, log_dir: pathlib.Path | None = None
+def run_target(
+    target: str, settings: Settings, seed: int, log_dir: pathlib.Path | None = None
 ) -> Results:
-    """Run every phase against one server, stop it, then check what its handler saw."""
-    results = Results(server)
+    """Run every phase against one target, stop its server, then check what its handler saw."""
+    results = Results(target)
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory(prefix="boltcall-load-") as tmp:
         record_dir = os.path.join(tmp, "records")
         os.mkdir(record_dir)
         log_path = os.path.join(tmp, "server.log")
-        with serve(server, record_dir, log_path, settings) as base:
+        with serve(target, record_dir, log_path, settings) as base:
             asyncio.run(exercise(base, results, settings, rng))
         for path in pathlib.Path(record_dir).glob("handled-*.jsonl"):
             for line in path.read_text().splitlines():
@@ -634,7 +644,7 @@ def run_server(
     results.server_errors = server_errors(log)
     if log_dir is not None:
         log_dir.mkdir(parents=True, exist_ok=True)
-        (log_dir / f"{server}.log").write_text(log)
+        (log_dir / f"{target}.log").write_text(log)
     check(results, settings)
     return results
 
@@ -730,7 +740,8 @@ def summary(results: Results, settings: Settings) -> dict[str, Any]:
     """The figures of one server run, as JSON-ready data."""
     rss = [(label, sum(sizes.values()) / 1024) for label, sizes in results.rss]
     return {
-        "server": results.server,
+        "target": results.target,
+        "server": TARGETS[results.target][0],
         "throughput": throughput(results),
         "phases": {
             phase: {
@@ -764,7 +775,8 @@ def render(data: dict[str, Any], settings: Settings) -> str:
     tp = data["throughput"]
     lat = data["phases"]["throughput"]
     out = [
-        f"== {data['server']} ({data['processes']} server process(es), "
+        f"== {data['target']} example under {data['server']} "
+        f"({data['processes']} server process(es), "
         f"{settings.concurrency} concurrent clients) ==",
         "",
         f"{'route':<22}{'requests':>9}{'requests/s':>12}{'p50 ms':>9}{'p99 ms':>9}"
@@ -820,7 +832,9 @@ def render(data: dict[str, Any], settings: Settings) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="the short CI run")
-    parser.add_argument("--server", choices=["gunicorn", "uvicorn", "both"], default="both")
+    parser.add_argument(
+        "--target", choices=[*TARGETS, "all"], default="all", help="which example to serve"
+    )
     parser.add_argument("--concurrency", type=int, help="requests in flight")
     parser.add_argument("--mix", type=int, help="requests in the mixed phase")
     parser.add_argument("--block", type=int, help="requests per throughput block")
@@ -835,14 +849,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, name) is not None
     }
     settings = dataclasses.replace(settings, **overrides)
-    servers = ["gunicorn", "uvicorn"] if args.server == "both" else [args.server]
-    location = pathlib.Path(boltcall_webhooks.__file__).resolve()
-    if (
-        os.environ.get("BOLTCALL_EXPECT_INSTALLED") == "1"
-        and "site-packages" not in location.parts
-    ):
-        print(f"boltcall_webhooks was imported from {location}, not from the installed package")
-        return 2
+    targets = list(TARGETS) if args.target == "all" else [args.target]
+    check_installed()
     print(
         f"boltcall-webhooks {boltcall_webhooks.__version__} from "
         f"{pathlib.Path(boltcall_webhooks.__file__).parent}; Python {platform.python_version()}; "
@@ -851,9 +859,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         flush=True,
     )
     report: list[dict[str, Any]] = []
-    for number, server in enumerate(servers):
+    for number, target in enumerate(targets):
         started = time.monotonic()
-        results = run_server(server, settings, args.seed + number, args.log_dir)
+        results = run_target(target, settings, args.seed + number, args.log_dir)
         data = summary(results, settings)
         data["seconds"] = time.monotonic() - started
         data["load_average_after"] = os.getloadavg()[0]
@@ -861,7 +869,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(render(data, settings), flush=True)
     if args.json is not None:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
-    failed = [d["server"] for d in report if d["failures"]]
+    failed = [d["target"] for d in report if d["failures"]]
     if failed:
         print(f"FAILED: {', '.join(failed)}")
         return 1
