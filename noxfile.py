@@ -288,12 +288,11 @@ def load(session: nox.Session) -> None:
     Genuine, forged, tampered, missing-signature, malformed and oversize
     deliveries, slow senders and clients that leave mid-body, at high
     concurrency on 127.0.0.1 (Flask under gunicorn, the others under uvicorn).
-    Fails if a genuine event is lost or handled
-    twice, a refused one reaches the handler, a status is wrong, the server
-    logs an exception or its memory grows; prints requests/s and server CPU per
-    request of the webhook route next to a bare route of the same app. ~55k
-    requests per example (a few minutes); CI (QUICK) runs ~7k per example (under
-    a minute). ``nox -s load -- --target starlette --json out.json``.
+    Fails if a genuine event is lost or handled twice, a refused one reaches
+    the handler, a status is wrong, the server logs an exception or its memory
+    grows; prints requests/s and server CPU per request of the webhook route
+    next to a bare route of the same app. ~55k requests per example (a few
+    minutes); CI (QUICK) runs ~7k per example (under a minute). ``nox -s load -- --target starlette --json out.json``.
     """
     _install_package(session, "[flask,starlette]")
     session.install("gunicorn", "uvicorn", "httptools", "uvloop", "fastapi", "aiohttp")

@@ -63,7 +63,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Generator, Iterator, Sequence
+from collections.abc import AsyncIterator, Coroutine, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -625,6 +625,16 @@ async def exercise(base: str, results: Results, settings: Settings, rng: random.
     await run_jobs(base, port, liveness, results, settings)
 
 
+def run_async(coroutine: Coroutine[Any, Any, None]) -> None:
+    """Run the client on uvloop when it is installed (a faster client loads the server more)."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(coroutine)
+    else:
+        uvloop.run(coroutine)
+
+
 def run_target(
     target: str, settings: Settings, seed: int, log_dir: pathlib.Path | None = None
 ) -> Results:
@@ -636,7 +646,7 @@ def run_target(
         os.mkdir(record_dir)
         log_path = os.path.join(tmp, "server.log")
         with serve(target, record_dir, log_path, settings) as base:
-            asyncio.run(exercise(base, results, settings, rng))
+            run_async(exercise(base, results, settings, rng))
         for path in pathlib.Path(record_dir).glob("handled-*.jsonl"):
             for line in path.read_text().splitlines():
                 results.handled[json.loads(line)] += 1
@@ -733,6 +743,10 @@ def throughput(results: Results) -> dict[str, Any]:
         "webhook_server_cpu_us": 1e6 * webhook_cpu,
         "bare_server_cpu_us": 1e6 * bare_cpu,
         "cpu_ratio": webhook_cpu / bare_cpu,
+        # CPU cores the server kept busy: near its capacity, requests/s measure the
+        # server; well below, they measure the client (on the same machine).
+        "webhook_server_cores": totals["tp_webhook"][2] / totals["tp_webhook"][1],
+        "bare_server_cores": totals["bare"][2] / totals["bare"][1],
     }
 
 
@@ -780,7 +794,7 @@ def render(data: dict[str, Any], settings: Settings) -> str:
         f"{settings.concurrency} concurrent clients) ==",
         "",
         f"{'route':<22}{'requests':>9}{'requests/s':>12}{'p50 ms':>9}{'p99 ms':>9}"
-        f"{'server CPU us/request':>23}",
+        f"{'server CPU us/request':>23}{'server cores busy':>19}",
     ]
     for kind, label in (("tp_webhook", "webhook (verified)"), ("bare", "bare (reads body)")):
         row = lat[kind]
@@ -789,6 +803,7 @@ def render(data: dict[str, Any], settings: Settings) -> str:
         out.append(
             f"{label:<22}{n:>9}{tp[name + '_rps']:>12.0f}{row['p50_ms']:>9.2f}"
             f"{row['p99_ms']:>9.2f}{tp[name + '_server_cpu_us']:>23.0f}"
+            f"{tp[name + '_server_cores']:>19.2f}"
         )
     out += [
         f"webhook/bare requests/s: {tp['ratio']:.3f} over all blocks, median per round "
@@ -796,7 +811,8 @@ def render(data: dict[str, Any], settings: Settings) -> str:
         + ", ".join(f"{r:.2f}" for r in tp["round_ratios"])
         + ")",
         f"server CPU per request, webhook/bare: {tp['cpu_ratio']:.3f} "
-        f"(+{tp['webhook_server_cpu_us'] - tp['bare_server_cpu_us']:.0f} us per delivery)",
+        f"(+{tp['webhook_server_cpu_us'] - tp['bare_server_cpu_us']:.0f} us per delivery); "
+        f"requests/s one busy server core sustains, webhook/bare: {1 / tp['cpu_ratio']:.3f}",
         "",
         f"mixed phase ({data['mix_requests']} requests, "
         f"{data['mix_requests_per_second']:.0f} requests/s):",
