@@ -292,15 +292,15 @@ def load(session: nox.Session) -> None:
     the handler, a status is wrong, the server logs an exception or its memory
     grows; prints requests/s and server CPU per request of the webhook route
     next to a bare route of the same app. ~55k requests per example (a few
-    minutes); CI (QUICK) runs ~7k per example (under a minute). ``nox -s load -- --target starlette --json out.json``.
+    minutes); CI (QUICK) runs ~7k per example (under a minute). A positive
+    control runs first: the same checks against a receiver that never verifies
+    must fail. ``nox -s load -- --target starlette --json out.json``.
     """
     _install_package(session, "[flask,starlette]")
     session.install("gunicorn", "uvicorn", "httptools", "uvloop", "fastapi", "aiohttp")
+    env = {"BOLTCALL_EXPECT_INSTALLED": "1"}
+    # Positive control first (a few seconds): the checks must catch a receiver that skips
+    # verification.
+    session.run("python", "tests/load/run_load.py", "--control", env=env)
     args = ["--quick"] if QUICK else []
-    session.run(
-        "python",
-        "tests/load/run_load.py",
-        *args,
-        *session.posargs,
-        env={"BOLTCALL_EXPECT_INSTALLED": "1"},
-    )
+    session.run("python", "tests/load/run_load.py", *args, *session.posargs, env=env)

@@ -12,6 +12,10 @@ uvicorn serves ``asgi_apps:starlette_app`` or ``asgi_apps:fastapi_app`` from
   records the event and calls the example's endpoint with it.
 
 Both also get ``POST /bare``, which only reads the body and answers 200.
+
+``unguarded_app`` is the driver's positive control: a receiver with the classic
+bug (it parses the body and never checks the signature). A load run against it
+must fail; ``run_load.py --control`` checks that it does.
 """
 
 from __future__ import annotations
@@ -27,10 +31,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from boltcall_webhooks import Event
+from boltcall_webhooks import Event, PayloadError, parse_event
 from boltcall_webhooks.starlette import BoltcallWebhookMiddleware
 
-__all__ = ["fastapi_app", "starlette_app"]
+__all__ = ["fastapi_app", "starlette_app", "unguarded_app"]
 
 check_installed()
 _recorder: Final = Recorder()
@@ -91,3 +95,26 @@ async def _recorded_fastapi_endpoint(
 async def _fastapi_bare(request: Request) -> dict[str, int]:
     """Read the body and answer 200: the same server and app, without verification."""
     return {"bytes": len(await request.body())}
+
+
+# --- Positive control: a receiver that forgets to verify ------------------------
+
+
+async def _unguarded_endpoint(request: Request) -> Response:
+    """Parse and record every body without checking its signature (the bug to catch)."""
+    try:
+        event = parse_event(await request.body())
+    except PayloadError:
+        return JSONResponse({"error": "Invalid payload"}, status_code=400)
+    _recorder.record(event)
+    data: object = event.raw.get("data")
+    event_id = cast("dict[str, object]", data).get("id") if isinstance(data, dict) else None
+    return JSONResponse({"received": event.type, "id": event_id})
+
+
+unguarded_app = Starlette(
+    routes=[
+        Route(WEBHOOK_PATH, _unguarded_endpoint, methods=["POST"]),
+        Route(BARE_PATH, _starlette_bare, methods=["POST"]),
+    ]
+)

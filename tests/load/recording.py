@@ -55,7 +55,12 @@ class Recorder:
     def record(self, event: Event) -> None:
         """Append the event's ``data.id`` (``null`` when it has none)."""
         data: object = event.raw.get("data")
-        event_id = cast("dict[str, object]", data).get("id") if isinstance(data, dict) else None
+        self.record_id(
+            cast("dict[str, object]", data).get("id") if isinstance(data, dict) else None
+        )
+
+    def record_id(self, event_id: object) -> None:
+        """Append one id (any JSON value) as a line."""
         line = (json.dumps(event_id) + "\n").encode("utf-8")
         pid = os.getpid()
         if pid != self._pid:  # first event in this process (apps may load before a fork)

@@ -43,6 +43,7 @@ Usage::
     python tests/load/run_load.py            # full: ~55k requests per target, a few minutes
     python tests/load/run_load.py --quick    # CI: ~7k requests per target, under a minute
     python tests/load/run_load.py --target starlette --json /tmp/load.json
+    python tests/load/run_load.py --control  # the checks must catch an unguarded receiver
 """
 
 from __future__ import annotations
@@ -86,6 +87,9 @@ TARGETS: Final = {
     "starlette": ("uvicorn", "asgi_apps:starlette_app"),
     "fastapi": ("uvicorn", "asgi_apps:fastapi_app"),
 }
+# The positive control: a receiver that never verifies; a run against it must fail.
+CONTROL: Final = ("uvicorn", "asgi_apps:unguarded_app")
+REFUSED_KINDS: Final = ("forged", "tampered", "missing", "oversize", "oversize_chunked")
 
 SECRET: Final = "whsec_load_run_7f3a9c2e5b8d1f4a"
 WRONG_SECRET: Final = "whsec_attacker_0000000000000000"
@@ -221,6 +225,7 @@ class Results:
     rss: list[tuple[str, dict[int, int]]] = field(default_factory=list[tuple[str, dict[int, int]]])
     handled: Counter[str] = field(default_factory=Counter[str])
     server_errors: Counter[str] = field(default_factory=Counter[str])
+    intruders: Counter[str] = field(default_factory=Counter[str])
     mix_seconds: float = 0.0
     failures: list[str] = field(default_factory=list[str])
 
@@ -522,7 +527,7 @@ def serve(
 ) -> Generator[str, None, None]:
     """Start the target's server on 127.0.0.1 with its load app; yield the base URL."""
     env = {SECRET_ENV_VAR: SECRET, RECORD_DIR_VAR: record_dir, "PYTHONDONTWRITEBYTECODE": "1"}
-    server, app = TARGETS[target]
+    server, app = TARGETS.get(target, CONTROL)
     if server == "gunicorn":
         args = [
             "--worker-class", "gthread",
@@ -584,7 +589,7 @@ async def exercise(base: str, results: Results, settings: Settings, rng: random.
     warmup = plan(warm_counts, "warm", rng)
     track(results, warmup)
     await run_jobs(base, port, warmup, results, settings)
-    gunicorn = TARGETS[results.target][0] == "gunicorn"
+    gunicorn = TARGETS.get(results.target, CONTROL)[0] == "gunicorn"
     expected = 1 + settings.gunicorn_workers if gunicorn else 1
     deadline = time.monotonic() + 30.0
     pids = server_processes()
@@ -687,8 +692,10 @@ def check(results: Results, settings: Settings) -> None:
     if intruders:
         # A tampered body carries its id in upper case.
         known = (i if i in results.other_ids else i.lower() for i in intruders)
-        kinds = Counter(i.split("-")[1] if i in results.other_ids else "unknown" for i in known)
-        fail(f"requests that must be refused reached the handler: {dict(kinds)}")
+        results.intruders = Counter(
+            i.split("-")[1] if i in results.other_ids else "unknown" for i in known
+        )
+        fail(f"requests that must be refused reached the handler: {dict(results.intruders)}")
     for phase, by_kind in results.outcomes.items():
         for kind, outcome in by_kind.items():
             wrong = {s: n for s, n in outcome.statuses.items() if s not in EXPECTED[kind]}
@@ -755,7 +762,7 @@ def summary(results: Results, settings: Settings) -> dict[str, Any]:
     rss = [(label, sum(sizes.values()) / 1024) for label, sizes in results.rss]
     return {
         "target": results.target,
-        "server": TARGETS[results.target][0],
+        "server": TARGETS.get(results.target, CONTROL)[0],
         "throughput": throughput(results),
         "phases": {
             phase: {
@@ -845,6 +852,24 @@ def render(data: dict[str, Any], settings: Settings) -> str:
     return "\n".join(out)
 
 
+def control(seed: int) -> int:
+    """Run against a receiver that skips verification; succeed only if the checks catch it."""
+    check_installed()
+    settings = dataclasses.replace(QUICK, warmup=100, rounds=1, block=100, mix=600)
+    results = run_target("control", settings, seed)
+    caught = {kind: results.intruders[kind] for kind in REFUSED_KINDS}
+    print(
+        "positive control (a receiver that parses bodies without verifying them): "
+        f"refused kinds that reached its handler: {caught}; "
+        f"{len(results.failures)} failed checks"
+    )
+    if all(caught.values()):
+        print("the load checks caught it")
+        return 0
+    print("FAILED: the load checks did not catch every forgery reaching an unguarded handler")
+    return 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="the short CI run")
@@ -857,7 +882,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", type=pathlib.Path, help="also write the figures here")
     parser.add_argument("--log-dir", type=pathlib.Path, help="keep the server logs here")
+    parser.add_argument(
+        "--control",
+        action="store_true",
+        help="positive control: a short run against a receiver that never verifies must fail",
+    )
     args = parser.parse_args(argv)
+    if args.control:
+        return control(args.seed)
     settings = QUICK if args.quick else FULL
     overrides = {
         name: getattr(args, name)
