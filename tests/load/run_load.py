@@ -52,6 +52,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import itertools
 import json
 import os
 import pathlib
@@ -169,6 +170,7 @@ class Settings:
     gunicorn_workers: int
     gunicorn_threads: int
     max_rss_growth_mib: float
+    per_connection: int = 25
 
 
 FULL: Final = Settings(
@@ -446,30 +448,77 @@ async def run_jobs(
 
 
 async def run_block(
-    base: str,
+    port: int,
     kind: str,
     jobs: Sequence[Job],
     results: Results,
     settings: Settings,
     pids: Sequence[int],
 ) -> None:
-    """A throughput block: one kind only, status checked, no JSON parsing."""
-    pending = iter(jobs)
-    connector = aiohttp.TCPConnector(limit=settings.concurrency)
-    timeout = aiohttp.ClientTimeout(total=30)
+    """A throughput block: one kind only, prebuilt requests on keep-alive connections.
 
-    async def worker(session: aiohttp.ClientSession) -> None:
-        for job in pending:
-            await http_job(session, base, job, results, check_echo=False)
+    No HTTP library here: the client shares the machine with the server, and the
+    less CPU it takes, the more the figures measure the server. Each connection
+    carries ``settings.per_connection`` requests, then a new one is opened, so
+    gunicorn's workers share the connections (a kept-alive connection stays with
+    the worker that accepted it).
+    """
+    path = BARE_PATH if kind == "bare" else WEBHOOK_PATH
+    prebuilt = [_request_bytes(port, path, job) for job in jobs]  # signed before the clock
+    pending = iter(prebuilt)
+    outcome = results.outcome(kind)
 
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        cpu = cpu_seconds(pids)
-        started = time.perf_counter()
-        workers = [worker(session) for _ in range(settings.concurrency)]
-        await asyncio.wait_for(asyncio.gather(*workers), settings.phase_timeout)
-        elapsed = time.perf_counter() - started
-        cpu = cpu_seconds(pids) - cpu
+    async def worker() -> None:
+        while True:
+            batch = list(itertools.islice(pending, settings.per_connection))
+            if not batch:
+                return
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            try:
+                for request in batch:
+                    started = time.perf_counter()
+                    writer.write(request)
+                    await writer.drain()
+                    status = await _read_response(reader)
+                    outcome.latencies.append(time.perf_counter() - started)
+                    outcome.statuses[status] += 1
+            except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+                outcome.statuses[f"client error: {type(exc).__name__}"] += 1
+                outcome.errors[f"{type(exc).__name__}: {exc}"] += 1
+            finally:
+                writer.close()
+
+    cpu = cpu_seconds(pids)
+    started = time.perf_counter()
+    workers = [worker() for _ in range(settings.concurrency)]
+    await asyncio.wait_for(asyncio.gather(*workers), settings.phase_timeout)
+    elapsed = time.perf_counter() - started
+    cpu = cpu_seconds(pids) - cpu
     results.blocks.append(Block(kind, len(jobs), elapsed, cpu))
+
+
+def _request_bytes(port: int, path: str, job: Job) -> bytes:
+    body, headers = build(job)
+    lines = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+async def _read_response(reader: asyncio.StreamReader) -> int:
+    """Read one keep-alive response (these servers send a Content-Length); return its status."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length: int | None = None
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    if length is None:
+        msg = "an answer without Content-Length"
+        raise ValueError(msg)
+    await reader.readexactly(length)
+    return status
 
 
 # --- server processes and memory ---------------------------------------------
@@ -609,7 +658,7 @@ async def exercise(base: str, results: Results, settings: Settings, rng: random.
                 for n in range(settings.block)
             ]
             track(results, jobs)
-            await run_block(base, kind, jobs, results, settings, pids)
+            await run_block(port, kind, jobs, results, settings, pids)
     results.rss.append(("after throughput", rss_kib(pids)))
     results.phase = "mix"
 
