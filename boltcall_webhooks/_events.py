@@ -56,7 +56,7 @@ class EventType(str, enum.Enum):
 # Resources ------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class Call:
     """A phone call handled by a Boltcall agent.
 
@@ -96,7 +96,7 @@ class Call:
     extra: Mapping[str, Any] = field(default_factory=_no_extra, repr=False)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class Lead:
     """A lead captured from a call, an SMS or a web form (fields best effort).
 
@@ -125,7 +125,7 @@ class Lead:
     extra: Mapping[str, Any] = field(default_factory=_no_extra, repr=False)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class Appointment:
     """An appointment booked by an agent (fields best effort).
 
@@ -162,7 +162,7 @@ class Appointment:
     extra: Mapping[str, Any] = field(default_factory=_no_extra, repr=False)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class Review:
     """A customer review received by the business (fields best effort).
 

@@ -39,7 +39,7 @@ KEY = SECRET.encode()
 
 
 def small_event() -> bytes:
-    """A realistic call_completed envelope of about 500 bytes."""
+    """A call_completed envelope of about 500 bytes with the fields Boltcall documents."""
     data = {
         "id": "call_8f2k1q9z",
         "agent_id": "agt_42",
@@ -49,11 +49,9 @@ def small_event() -> bytes:
         "status": "completed",
         "sentiment": "positive",
         "summary": "Caller asked about teeth whitening prices and booked a cleaning for Friday "
-        "at 10am. Wants a reminder text the day before.",
+        "at 10am. Wants a reminder text the day before and asked whether parking is free. "
+        "Agent confirmed both and sent the clinic address by SMS.",
         "recording_url": "https://cdn.boltcall.org/recordings/call_8f2k1q9z.mp3",
-        "transcript_url": "https://cdn.boltcall.org/transcripts/call_8f2k1q9z.txt",
-        "started_at": "2025-03-20T09:14:18Z",
-        "ended_at": "2025-03-20T09:17:22Z",
     }
     envelope = {"event": "call_completed", "timestamp": "2025-03-20T09:17:22Z", "data": data}
     return json.dumps(envelope, separators=(",", ":")).encode()

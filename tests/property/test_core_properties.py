@@ -8,6 +8,7 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
+import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -21,7 +22,7 @@ from boltcall_webhooks import (
     sign,
     verify_signature,
 )
-from boltcall_webhooks._parsing import parse_timestamp
+from boltcall_webhooks._parsing import _load_json, parse_timestamp
 from boltcall_webhooks.testing import strategies
 
 # The shipped strategies (boltcall_webhooks.testing.strategies) drive these
@@ -192,3 +193,27 @@ def test_generated_envelopes_are_delivered_strictly(envelope: dict[str, Any], se
     event = construct_event(body, sign(body, secret), configured, strict=True)
     assert event.type == envelope["event"]
     assert dict(event.raw) == envelope
+
+
+def _reference_loads(text: str) -> object:
+    def refuse(name: str) -> object:
+        raise ValueError(name)
+
+    return json.loads(text, parse_constant=refuse)
+
+
+@settings(max_examples=300)
+@given(
+    text=st.text(max_size=60)
+    | strategies.json_values().map(json.dumps)
+    | st.builds(lambda a, b: a + b, strategies.json_values().map(json.dumps), st.text(max_size=4))
+)
+def test_fast_json_path_agrees_with_json_loads(text: str) -> None:
+    """The parser's fast JSON path returns what json.loads returns, and fails when it fails."""
+    try:
+        expected = _reference_loads(text)
+    except (ValueError, RecursionError):
+        with pytest.raises((ValueError, RecursionError)):
+            _load_json(text)
+        return
+    assert _load_json(text) == expected
