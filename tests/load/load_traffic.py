@@ -78,7 +78,23 @@ WEIGHTS: Final = {
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """The size of one run."""
+    """The size of one run.
+
+    Attributes:
+        warmup: Requests in the warm-up (every kind, as in the mix).
+        rounds: Throughput rounds; each has one block per route.
+        block: Requests per throughput block.
+        mix: Requests in the mixed phase.
+        concurrency: Requests in flight.
+        slow_parts: Pieces a slow sender cuts its body into.
+        slow_pause: Seconds a slow sender waits before each piece.
+        phase_timeout: Seconds a phase may last before the run fails.
+        server_seconds: Seconds after which a server stops by itself.
+        gunicorn_workers: gunicorn ``gthread`` workers.
+        gunicorn_threads: Threads per gunicorn worker.
+        max_rss_growth_mib: The run fails if the servers' RSS grows this much.
+        per_connection: Requests per connection in the throughput blocks.
+    """
 
     warmup: int
     rounds: int
