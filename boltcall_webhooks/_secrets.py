@@ -54,6 +54,8 @@ class KeyRing:
 
 
 _cache: dict[object, KeyRing] = {}
+resolved_cache: Final = _cache
+"""Resolved configurations by value (read-only use: look-ups on the hot path)."""
 
 
 def resolve_secrets(secrets: Secrets | None) -> KeyRing:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Final
 
 from boltcall_webhooks._errors import InvalidSignatureError, MissingSignatureError
 from boltcall_webhooks._secrets import resolve_secrets
+from boltcall_webhooks._secrets import resolved_cache as _resolved
 
 if TYPE_CHECKING:
     from boltcall_webhooks._secrets import Secret, Secrets
@@ -82,11 +83,27 @@ def verify_signature(body: bytes, signature: str | None, secrets: Secrets) -> No
         ConfigurationError: ``secrets`` is empty or invalid.
         TypeError: ``body`` is not bytes.
     """
-    ring = resolve_secrets(secrets)
-    expected = decode_signature(signature)
-    if body.__class__ is not bytes:
+    # The common case (one str secret, bytes body) is inlined: this function is
+    # benchmarked against a bare hmac.digest + compare_digest.
+    ring = _resolved.get(secrets) if type(secrets) is str else None
+    if ring is None:
+        ring = resolve_secrets(secrets)
+    expected = b""
+    if type(signature) is str and len(signature) == _DIGEST_HEX_LENGTH:
+        try:  # (try/except, not contextlib.suppress: this line is hot)
+            expected = bytes.fromhex(signature)
+        except ValueError:  # noqa: SIM105
+            pass
+    if len(expected) != _DIGEST_LENGTH:  # not the plain 64 hex digits Boltcall sends
+        expected = decode_signature(signature)
+    if type(body) is not bytes:
         check_body(body)
-    if not any_key_matches(ring.keys, body, expected):
+    keys = ring.keys
+    if len(keys) == 1:
+        valid = hmac.compare_digest(hmac.digest(keys[0], body, "sha256"), expected)
+    else:
+        valid = any_key_matches(keys, body, expected)
+    if not valid:
         raise InvalidSignatureError(_MISMATCH)
 
 
