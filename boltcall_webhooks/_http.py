@@ -13,6 +13,7 @@ PayloadTooLargeError           413     ``{"error": "Payload too large"}``
 PayloadError                   400     ``{"error": "Invalid payload"}``
 ConfigurationError             500     ``{"error": "Webhook receiver misconfigured"}``
 (method other than POST)       405     ``{"error": "Method not allowed"}``
+(body cut short by the client) 400     ``{"error": "Client disconnected"}``
 =============================  ======  ==============================
 """
 
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BAD_CONTENT_LENGTH",
+    "CLIENT_DISCONNECTED",
     "METHOD_NOT_ALLOWED",
     "Rejection",
     "VerifierSource",
@@ -88,6 +90,8 @@ _BAD_PAYLOAD: Final = Rejection(400, "Invalid payload")
 _MISCONFIGURED: Final = Rejection(500, "Webhook receiver misconfigured")
 BAD_CONTENT_LENGTH: Final = Rejection(400, "Invalid Content-Length")
 """The answer to a ``Content-Length`` header that is not a plain number."""
+CLIENT_DISCONNECTED: Final = Rejection(400, "Client disconnected")
+"""The answer (if the client still listens) to a body cut short: nothing to verify."""
 _HUGE: Final = 10**18  # any longer number is over every cap; int() of 4300+ digits raises
 
 

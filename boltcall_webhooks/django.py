@@ -52,6 +52,7 @@ except ImportError as _missing:  # pragma: no cover - exercised only without Dja
 
 from boltcall_webhooks._errors import ConfigurationError, PayloadTooLargeError, WebhookError
 from boltcall_webhooks._http import (
+    CLIENT_DISCONNECTED,
     METHOD_NOT_ALLOWED,
     Rejection,
     VerifierSource,
@@ -113,6 +114,10 @@ def _verify(request: HttpRequest, source: VerifierSource) -> Event | HttpRespons
         event = verifier.construct_event(body, request.META.get(_SIGNATURE_KEY))
     except WebhookError as error:
         return _respond(rejection_for(error))
+    except OSError:
+        # The client left or cut its body short (Django's UnreadablePostError,
+        # gunicorn's NoMoreData): there is nothing to verify.
+        return _respond(CLIENT_DISCONNECTED)
     request.boltcall_event = event  # type: ignore[attr-defined]
     return event
 

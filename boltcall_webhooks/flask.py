@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, cast, overload
 
 try:
     from flask import current_app, g, request
-    from werkzeug.exceptions import RequestEntityTooLarge
+    from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 except ImportError as _missing:  # pragma: no cover - exercised only without Flask
     msg = (
         "boltcall_webhooks.flask needs Flask; install it with "
@@ -47,6 +47,7 @@ except ImportError as _missing:  # pragma: no cover - exercised only without Fla
 
 from boltcall_webhooks._errors import PayloadTooLargeError, WebhookError
 from boltcall_webhooks._http import (
+    CLIENT_DISCONNECTED,
     METHOD_NOT_ALLOWED,
     Rejection,
     VerifierSource,
@@ -159,6 +160,10 @@ def _verify(req: Request, source: VerifierSource) -> Event | Rejection:
         return verifier.construct_event(body, req.environ.get(_SIGNATURE_KEY))
     except WebhookError as error:
         return rejection_for(error)
+    except (OSError, ClientDisconnected):
+        # The client left or cut its body short (a reset; gunicorn's NoMoreData
+        # for a chunked body that ends early): there is nothing to verify.
+        return CLIENT_DISCONNECTED
     except RequestEntityTooLarge:
         # Flask's own MAX_CONTENT_LENGTH is lower than ours.
         limit = _config().get("MAX_CONTENT_LENGTH")

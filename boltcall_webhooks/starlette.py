@@ -32,6 +32,8 @@ from boltcall_webhooks._errors import (
 )
 from boltcall_webhooks._events import Event
 from boltcall_webhooks._http import (
+    BAD_CONTENT_LENGTH,
+    CLIENT_DISCONNECTED,
     METHOD_NOT_ALLOWED,
     Rejection,
     VerifierSource,
@@ -63,7 +65,6 @@ STATE_KEY: Final = "boltcall_event"
 
 _INSTALL_HINT: Final = 'pip install "boltcall-webhooks[starlette]"'
 _SIGNATURE_KEY: Final = SIGNATURE_HEADER.lower().encode("latin-1")
-_DISCONNECTED: Final = Rejection(400, "Client disconnected")
 _MAX_LENGTH_DIGITS: Final = 18
 _HUGE: Final = 10**18
 
@@ -302,7 +303,7 @@ def _read_headers(scope: Scope) -> tuple[int | None, str | None]:
     for name, value in scope.get("headers", ()):
         if name == b"content-length":
             if length is not None and value != length:
-                raise _Refused(_bad_length())
+                raise _Refused(BAD_CONTENT_LENGTH)
             length = value
         elif name == _SIGNATURE_KEY:
             if signature is not None and value != signature:
@@ -321,12 +322,6 @@ def _read_headers(scope: Scope) -> tuple[int | None, str | None]:
                 raise _Refused(parsed)
             size = parsed
     return size, None if signature is None else signature.decode("latin-1")
-
-
-def _bad_length() -> Rejection:
-    rejection = parse_content_length("invalid")
-    assert isinstance(rejection, Rejection)
-    return rejection
 
 
 async def _receive_body(receive: Receive, verifier: Verifier) -> bytes | None:
@@ -368,7 +363,7 @@ async def _read_request(
             verifier.check_size(size)
             chunks.append(chunk)
     except disconnect:
-        raise _Refused(_DISCONNECTED) from None
+        raise _Refused(CLIENT_DISCONNECTED) from None
     body = b"".join(chunks)
     # Starlette caches the body on the instance under this name; setting it lets
     # the endpoint (same Request in FastAPI) still read it after the stream is spent.

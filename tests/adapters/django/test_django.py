@@ -445,3 +445,24 @@ def test_mixin_with_async_post_under_asgi() -> None:
     assert asyncio.run(run(signed_headers(body))).content == str(len(body)).encode()
     assert asyncio.run(run({SIGNATURE_HEADER: "0" * 64})).status_code == 401
     assert len(seen) == 1
+
+
+def test_client_leaving_mid_body_is_400_not_500() -> None:
+    """A body cut short by the client (UnreadablePostError) is a 400; the view never runs."""
+
+    class Leaving(io.RawIOBase):
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: Any) -> int:
+            raise ConnectionResetError("reset by peer")
+
+    body, headers = _signed()
+    request = RequestFactory().post(
+        "/function/", b"", content_type="application/json", headers=headers,
+        CONTENT_LENGTH=str(len(body)), **{"wsgi.input": io.BufferedReader(Leaving())},
+    )  # fmt: skip
+    response = views.function_webhook(request)
+    assert response.status_code == 400
+    assert json.loads(response.content) == {"error": "Client disconnected"}
+    assert views.CALLS == []

@@ -299,3 +299,42 @@ def test_secrets_as_keyword_argument() -> None:
     assert (
         app.test_client().post("/hook", data=body, headers=signed_headers(body)).status_code == 200
     )
+
+
+class _BrokenInput(io.RawIOBase):
+    """A request body whose client goes away after ``keep`` bytes."""
+
+    def __init__(self, data: bytes, keep: int, error: BaseException) -> None:
+        self._data = io.BytesIO(data[:keep])
+        self._error = error
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        chunk = self._data.read(len(buffer))
+        if not chunk:
+            raise self._error
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+
+@pytest.mark.parametrize(
+    "error", [ConnectionResetError("reset by peer"), OSError("no more data")], ids=["reset", "eof"]
+)
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_client_leaving_mid_body_is_400_not_500(error: BaseException, chunked: bool) -> None:
+    """A body cut short by the client is a 400 'Client disconnected'; the view never runs."""
+    app, calls, _ = _app(max_body_size=LIMIT * 100)
+    body = envelope("new_lead", {"id": "l_1", "message": "x" * 2000})
+    environ: dict[str, Any] = {"wsgi.input": io.BufferedReader(_BrokenInput(body, 700, error))}
+    if chunked:
+        environ.update({"CONTENT_LENGTH": "", "wsgi.input_terminated": True})
+    else:
+        environ["CONTENT_LENGTH"] = str(len(body))
+    response = app.test_client().post(
+        "/hook", headers=signed_headers(body), environ_overrides=environ
+    )
+    assert response.status_code == 400
+    assert response.get_json() == {"error": "Client disconnected"}
+    assert calls == []
