@@ -25,7 +25,7 @@ from collections.abc import Iterator, Mapping, Sequence
 try:
     from .server_process import ROOT, ServerError, accepts, run_server_process
 except ImportError:  # imported as a top-level module (tests/load puts this folder on sys.path)
-    from server_process import (  # type: ignore[import-not-found,no-redef]
+    from server_process import (  # type: ignore[import-not-found,no-redef,unused-ignore]
         ROOT,
         ServerError,
         accepts,
