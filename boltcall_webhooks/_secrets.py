@@ -54,8 +54,8 @@ class KeyRing:
 
 
 _cache: dict[object, KeyRing] = {}
-resolved_cache: Final = _cache
-"""Resolved configurations by value (read-only use: look-ups on the hot path)."""
+single_keys: dict[str, bytes] = {}
+"""The HMAC key of each one-secret ``str`` configuration resolved (hot-path look-ups)."""
 
 
 def resolve_secrets(secrets: Secrets | None) -> KeyRing:
@@ -83,7 +83,10 @@ def resolve_secrets(secrets: Secrets | None) -> KeyRing:
     if cacheable:
         if len(_cache) >= _CACHE_LIMIT:
             _cache.clear()
+            single_keys.clear()
         _cache[secrets] = ring
+        if isinstance(secrets, str):
+            single_keys[secrets] = ring.keys[0]
     return ring
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Final
 
 from boltcall_webhooks._errors import InvalidSignatureError, MissingSignatureError
 from boltcall_webhooks._secrets import resolve_secrets
-from boltcall_webhooks._secrets import resolved_cache as _resolved
+from boltcall_webhooks._secrets import single_keys as _single_keys
 
 if TYPE_CHECKING:
     from boltcall_webhooks._secrets import Secret, Secrets
@@ -27,6 +27,9 @@ __all__ = [
 SIGNATURE_HEADER: Final = "X-Boltcall-Signature"
 """The request header that carries the signature."""
 
+# Bound once for verify_signature's inlined one-secret case.
+_hmac_digest: Final = hmac.digest
+_compare_digest: Final = hmac.compare_digest
 _DIGEST_HEX_LENGTH: Final = 64
 _DIGEST_LENGTH: Final = 32
 _MALFORMED: Final = (
@@ -85,9 +88,8 @@ def verify_signature(body: bytes, signature: str | None, secrets: Secrets) -> No
     """
     # The common case (one str secret, bytes body) is inlined: this function is
     # benchmarked against a bare hmac.digest + compare_digest.
-    ring = _resolved.get(secrets) if type(secrets) is str else None
-    if ring is None:
-        ring = resolve_secrets(secrets)
+    key = _single_keys.get(secrets) if type(secrets) is str else None
+    keys = resolve_secrets(secrets).keys if key is None else ()
     expected = b""
     if type(signature) is str and len(signature) == _DIGEST_HEX_LENGTH:
         try:  # noqa: SIM105 - contextlib.suppress costs more than the HMAC margin here
@@ -98,9 +100,8 @@ def verify_signature(body: bytes, signature: str | None, secrets: Secrets) -> No
         expected = decode_signature(signature)
     if type(body) is not bytes:
         check_body(body)
-    keys = ring.keys
-    if len(keys) == 1:
-        valid = hmac.compare_digest(hmac.digest(keys[0], body, "sha256"), expected)
+    if key is not None:
+        valid = _compare_digest(_hmac_digest(key, body, "sha256"), expected)
     else:
         valid = any_key_matches(keys, body, expected)
     if not valid:
