@@ -82,7 +82,7 @@ def tests(session: nox.Session) -> None:
 @nox.session(python=LATEST)
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format; build the sdist and wheel and check them with twine."""
-    session.install("ruff>=0.8", "build", "twine")
+    session.install("ruff>=0.17.6,<0.18", "build", "twine")  # pinned: new rules land in minors
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     dist = session.create_tmp()
@@ -95,7 +95,7 @@ def typing(session: nox.Session) -> None:
     """mypy --strict, pyright (strict) and pyright --verifytypes on the package and type tests."""
     _install_package(session, "[flask,django,starlette,hypothesis]")
     session.install(
-        "mypy>=1.11", "pyright[nodejs]>=1.1.380", "django-stubs>=5", "fastapi", *TEST_DEPS
+        "mypy>=2.4,<3", "pyright[nodejs]>=1.1.414,<1.2", "django-stubs>=6.1", "fastapi", *TEST_DEPS
     )
     session.run("mypy", "boltcall_webhooks", "tests/typing")
     session.run("pyright")
