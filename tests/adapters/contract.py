@@ -22,6 +22,7 @@ from boltcall_webhooks import (
     SIGNATURE_HEADER,
     AppointmentBookedEvent,
     CallCompletedEvent,
+    ConfigurationError,
     Event,
     MissedCallEvent,
     NewLeadEvent,
@@ -276,3 +277,48 @@ class AdapterContract:
         harness = self.make_harness()
         self._assert_refused(harness, harness.post(b"", {}), 401, "Missing signature")
         self._assert_refused(harness, harness.post(b"", signed_headers(b"")), 400)
+
+    @pytest.mark.parametrize(
+        "bad",
+        [
+            "",
+            "   ",
+            "\t\n",
+            "\u00a0",
+            42,
+            [],
+            [SECRET, ""],
+            {"new_lead": ""},
+            {SECRET: "new_lead"},
+        ],
+        ids=repr,
+    )
+    def test_bad_secret_argument_fails_closed(self, bad: object) -> None:
+        """A bad secret is refused when the app starts, or every request gets a 500.
+
+        (Starlette builds its middleware when the app gets its first request, so
+        the start-up error may surface there.)
+        """
+        body = envelope("new_lead")
+        calls: list[Event] = []
+        try:
+            harness = self.make_harness(secrets=bad)
+            calls = harness.calls
+            reply = harness.post(body, signed_headers(body))
+        except ConfigurationError as error:
+            message = str(error)
+        else:
+            self._assert_refused(harness, reply, 500)
+            return
+        assert SECRET not in message  # refused at start-up: nothing got in
+        assert calls == []
+
+    @pytest.mark.parametrize("value", ["", "   ", ",", f"{SECRET},,{OTHER_SECRET}"], ids=repr)
+    def test_bad_environment_secret_is_500(
+        self, value: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """BOLTCALL_WEBHOOK_SECRET empty, blank or with an empty entry: 500, never a pass."""
+        monkeypatch.setenv(SECRET_ENV_VAR, value)
+        harness = self.make_harness(secrets=None)
+        body = envelope("new_lead")
+        self._assert_refused(harness, harness.post(body, signed_headers(body)), 500)
