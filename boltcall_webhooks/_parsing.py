@@ -287,7 +287,7 @@ def parse_event(body: bytes | str | Mapping[str, Any], *, strict: bool = False) 
             ``None`` with a warning.
 
     Returns:
-        The typed event: one of the five event classes, or :class:`UnknownEvent`.
+        One of the five event classes, or :class:`UnknownEvent`.
 
     Raises:
         PayloadError: ``body`` is not a JSON object envelope with a string

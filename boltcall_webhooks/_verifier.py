@@ -126,7 +126,7 @@ class Verifier:
 
     @property
     def max_body_size(self) -> int | None:
-        """The largest body accepted, in bytes (``None``: no cap)."""
+        """The largest body accepted, in bytes, or ``None`` for no cap."""
         return self._max_body_size
 
     @property

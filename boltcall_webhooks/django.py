@@ -297,8 +297,8 @@ class BoltcallWebhookMiddleware:
     ``@login_not_required``.
 
     Raises:
-        ImproperlyConfigured: ``BOLTCALL_WEBHOOK_PATHS`` is missing or not a
-            collection of paths starting with ``/``.
+        django.core.exceptions.ImproperlyConfigured: ``BOLTCALL_WEBHOOK_PATHS``
+            is missing or not a collection of paths starting with ``/``.
     """
 
     sync_capable = True

@@ -198,12 +198,6 @@ nitpick_ignore = [("py:class", name) for name in _BARE_FRAMEWORK_TYPES]
 #    they appear in signatures but are not public names.
 nitpick_ignore += [("py:class", name) for name in ("View", "FunctionView", "WrappedView")]
 nitpick_ignore += [("py:class", name) for name in ("P", "R", "boltcall_webhooks.django.R")]
-# 5. Docstrings that napoleon misreads or that name a framework object
-#    unqualified, reported to their owners; drop an entry once it is fixed.
-nitpick_ignore += [
-    ("py:class", "The typed event"),  # parse_event: "Returns:" line read as a type
-    ("py:exc", "ImproperlyConfigured"),  # django.BoltcallWebhookMiddleware: unqualified
-]
 
 # -- doctest ------------------------------------------------------------------
 
