@@ -24,7 +24,7 @@ import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from boltcall_webhooks._errors import (
     ConfigurationError,
@@ -173,7 +173,9 @@ class VerifierSource:
         if self._fixed and self._verifier is not None:
             return self._verifier
         configured = self._settings_lookup() if self._settings_lookup is not None else None
-        key: object = ("settings", configured)
+        # A snapshot, not the live object: a list or dict changed in place (a secret
+        # revoked) must rebuild the verifier.
+        key: object = ("settings", _snapshot(configured))
         if configured is None:
             key = ("env", os.environ.get(SECRET_ENV_VAR))
         if self._verifier is not None and key == self._cache_key:
@@ -187,3 +189,13 @@ class VerifierSource:
             verifier = Verifier(configured, **self._options)
         self._verifier, self._cache_key = verifier, key
         return verifier
+
+
+def _snapshot(value: object) -> object:
+    """An immutable copy of a secrets setting, to compare it with a later reading."""
+    if isinstance(value, Mapping):
+        items = cast("Mapping[object, object]", value).items()
+        return ("mapping", tuple((key, _snapshot(item)) for key, item in items))
+    if isinstance(value, (list, tuple)):
+        return ("sequence", tuple(_snapshot(item) for item in cast("list[object]", value)))
+    return value

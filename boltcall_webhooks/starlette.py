@@ -104,7 +104,7 @@ class BoltcallWebhookMiddleware:
             an explicit ``secrets``/option is invalid.
     """
 
-    __slots__ = ("_paths", "_source", "app")
+    __slots__ = ("_app_root", "_paths", "_source", "app")
 
     app: ASGIApp
     """The wrapped ASGI app."""
@@ -122,6 +122,10 @@ class BoltcallWebhookMiddleware:
     ) -> None:
         self.app = app
         self._paths = _check_paths(paths)
+        # An app that sets its own root path (FastAPI(root_path=...)) strips it
+        # only when called, after this middleware, if it wraps the app from outside.
+        app_root = getattr(app, "root_path", "")
+        self._app_root: str = app_root if isinstance(app_root, str) else ""
         self._source = VerifierSource(
             secrets,
             {
@@ -170,9 +174,12 @@ class BoltcallWebhookMiddleware:
         path: str = scope.get("path", "")
         if path in self._paths:
             return True
-        # Starlette >= 0.33 keeps the root_path in "path" and routes on the rest.
-        root: str = scope.get("root_path", "")
-        return bool(root) and path.startswith(root) and path[len(root) :] in self._paths
+        # Starlette >= 0.33 keeps the root_path in "path" and routes on the rest:
+        # the server's root path, or the app's own when it is wrapped from outside.
+        for root in (scope.get("root_path", ""), self._app_root):
+            if root and path.startswith(root) and path[len(root) :] in self._paths:
+                return True
+        return False
 
 
 def verified_event(

@@ -151,3 +151,26 @@ def test_bad_option_fails_at_start_even_without_secrets() -> None:
         VerifierSource(None, {"max_body_size": -1})
     with pytest.raises(ConfigurationError, match="tolerance"):
         VerifierSource(None, {"tolerance": "soon"})
+
+
+def test_secret_revoked_in_place_is_no_longer_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A settings list changed in place (a secret revoked) rebuilds the verifier."""
+    monkeypatch.delenv(SECRET_ENV_VAR, raising=False)
+    configured = ["whsec_old_secret", "whsec_new_secret"]
+    source = VerifierSource(None, {}, lambda: configured)
+    source.get().verify(b"b", sign(b"b", "whsec_old_secret"))
+    configured.remove("whsec_old_secret")
+    with pytest.raises(InvalidSignatureError):
+        source.get().verify(b"b", sign(b"b", "whsec_old_secret"))
+    source.get().verify(b"b", sign(b"b", "whsec_new_secret"))
+
+
+def test_mapping_setting_changed_in_place_rebuilds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same holds for a mapping whose list of secrets changes in place."""
+    monkeypatch.delenv(SECRET_ENV_VAR, raising=False)
+    configured: dict[str, list[str]] = {"new_lead": ["whsec_old_secret", "whsec_new_secret"]}
+    source = VerifierSource(None, {}, lambda: configured)
+    source.get().verify(b"b", sign(b"b", "whsec_old_secret"))
+    configured["new_lead"].pop(0)
+    with pytest.raises(InvalidSignatureError):
+        source.get().verify(b"b", sign(b"b", "whsec_old_secret"))
