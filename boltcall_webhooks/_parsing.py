@@ -248,14 +248,10 @@ def _load_json(text: str) -> object:
 
 def _decode(body: object) -> tuple[object, bytes]:
     """Decode ``body`` into a JSON value, returning it with the raw bytes."""
+    if isinstance(body, (bytearray, memoryview)):
+        body = bytes(cast("bytes", body))
     if type(body) is bytes:
         raw = body
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise PayloadError("The body is not UTF-8 text.", body=raw) from None
-    elif isinstance(body, (bytes, bytearray, memoryview)):
-        raw = bytes(cast("bytes", body))
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
