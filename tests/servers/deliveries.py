@@ -94,8 +94,11 @@ def oversize_chunked(url: str) -> None:
     assert response.json() == {"error": "Payload too large"}
 
 
-def announced_oversize_is_refused_unread(url: str) -> None:
-    """Only headers announcing 10 MiB are sent: the 413 comes back without the body."""
+def announced_oversize_is_refused_unread(url: str, *, error_key: str = "error") -> None:
+    """Only headers announcing 10 MiB are sent: the 413 comes back without the body.
+
+    ``error_key`` is where the message is in the JSON answer (FastAPI: ``"detail"``).
+    """
     parts = urllib.parse.urlsplit(url)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
     try:
@@ -106,7 +109,7 @@ def announced_oversize_is_refused_unread(url: str) -> None:
         connection.endheaders()
         response = connection.getresponse()
         assert response.status == 413
-        assert json.loads(response.read()) == {"error": "Payload too large"}
+        assert json.loads(response.read()) == {error_key: "Payload too large"}
     finally:
         connection.close()
 
