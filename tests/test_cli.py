@@ -509,3 +509,38 @@ def test_main_returns_the_exit_status_instead_of_exiting(
     path.write_bytes(b"abc")
     assert main(["verify", "--signature", signature, str(path)]) == 0
     assert main(["verify", "--signature", signature[::-1], str(path)]) == 1
+
+
+def test_each_command_group_module_adds_its_commands() -> None:
+    """_cli.COMMAND_GROUPS lists modules of the _cli package, each with add_parser()."""
+    import argparse
+    import importlib
+
+    from boltcall_webhooks._cli import COMMAND_GROUPS, build_parser
+
+    added: list[str] = []
+    for group in COMMAND_GROUPS:
+        module = importlib.import_module(f"boltcall_webhooks._cli.{group}")
+        parser = argparse.ArgumentParser()
+        subparsers = parser.add_subparsers()
+        module.add_parser(subparsers)
+        added.extend(subparsers.choices)
+    assert added == [*COMMANDS, "webhooks"]
+    top = build_parser()
+    (subparsers_action,) = (
+        action for action in top._actions if isinstance(action, argparse._SubParsersAction)
+    )
+    assert list(subparsers_action.choices) == added
+
+
+def test_a_command_group_that_cannot_be_imported_reports_why(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A group whose dependencies are missing is offered and explains; the others still work."""
+    from boltcall_webhooks import _cli
+
+    monkeypatch.setattr(_cli, "COMMAND_GROUPS", (*_cli.COMMAND_GROUPS, "nosuchgroup"))
+    assert _cli.main(["nosuchgroup", "anything"]) == 2
+    err = capsys.readouterr().err
+    assert "boltcall-webhooks nosuchgroup: unavailable: ModuleNotFoundError" in err
+    assert _cli.main(["sample", "new_lead", "--compact"]) == 0

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from fake_boltcall_api import TEST_API_KEY, FakeBoltcallApi
 
-from boltcall_webhooks._cli_webhooks import add_webhooks_parser
+from boltcall_webhooks._cli.webhooks import add_parser as add_webhooks_parser
 from boltcall_webhooks.api import API_KEY_ENV_VAR
 
 HOOK_URL = "https://receiver.example.com/boltcall"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Final
 
-from boltcall_webhooks._cli_common import (
+from boltcall_webhooks._cli.common import (
     EXIT_INVALID,
     EXIT_OK,
     CliError,
@@ -23,7 +23,7 @@ from boltcall_webhooks._cli_common import (
     post,
     subcommand_parser,
 )
-from boltcall_webhooks._cli_receiver import Delivery, Receiver
+from boltcall_webhooks._cli.receiver import Delivery, Receiver
 from boltcall_webhooks._events import EventType
 from boltcall_webhooks._signing import sign
 from boltcall_webhooks._verifier import Verifier
@@ -32,9 +32,9 @@ from boltcall_webhooks.testing._samples import encode_body, sample_payload
 if TYPE_CHECKING:
     import argparse
 
-    from boltcall_webhooks._cli_common import SubParsers
+    from boltcall_webhooks._cli.common import SubParsers
 
-__all__ = ["add_demo_parser", "run_demo"]
+__all__ = ["add_parser", "run_demo"]
 
 _TOLERANCE: Final = 300
 _MAX_BODY: Final = 64 * 1024
@@ -58,7 +58,7 @@ class _Case:
     handler_gets: str | None  # the event class the handler must receive, or nothing
 
 
-def add_demo_parser(subparsers: SubParsers) -> None:
+def add_parser(subparsers: SubParsers) -> None:
     """Register ``demo``."""
     parser = subcommand_parser(
         subparsers,

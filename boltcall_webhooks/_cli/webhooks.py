@@ -30,9 +30,9 @@ from boltcall_webhooks.api import (
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from boltcall_webhooks._cli_common import SubParsers
+    from boltcall_webhooks._cli.common import SubParsers
 
-__all__ = ["add_webhooks_parser"]
+__all__ = ["add_parser"]
 
 EXIT_OK: Final = 0
 EXIT_API: Final = 1
@@ -90,7 +90,7 @@ failed in the Boltcall dashboard and must be re-sent from there by hand.
 """
 
 
-def add_webhooks_parser(subparsers: SubParsers) -> None:
+def add_parser(subparsers: SubParsers) -> None:
     """Add ``webhooks`` with its actions ``list``, ``create``, ``delete`` and ``rotate``."""
     group = subparsers.add_parser(
         "webhooks",

@@ -1,6 +1,24 @@
 """The ``boltcall-webhooks`` command line (also ``python -m boltcall_webhooks``).
 
-Every subcommand registers itself with ``set_defaults(func=...)``; ``func``
+One module of this package per command group, each exposing
+``add_parser(subparsers)``, which adds its commands to the top-level parser:
+
+- ``demo``: ``demo``
+- ``tools``: ``sign``, ``verify`` and ``sample``
+- ``send``: ``send``
+- ``listen``: ``listen`` (its HTTP server lives in ``receiver``)
+- ``webhooks``: ``webhooks`` (the management API)
+
+``common`` holds what they share (exit codes, ``CliError``, ``--secret``, body
+reading, HTTP posting).
+
+To add a command group, write ``_cli/<group>.py`` with ``add_parser`` and append
+``"<group>"`` to :data:`COMMAND_GROUPS` (its position is its place in
+``--help``). Name the module after its command: if the module cannot be
+imported (something it needs is missing), a command of that name is still
+offered and reports why, while every other command keeps working.
+
+Every command registers itself with ``set_defaults(func=...)``; ``func``
 takes the parsed namespace and returns the exit status: 0 success, 1 a
 verification or delivery failed, 2 bad usage or configuration.
 
@@ -17,19 +35,18 @@ import sys
 from typing import TYPE_CHECKING, Final, cast
 
 from boltcall_webhooks import __version__
-from boltcall_webhooks._cli_common import EXIT_USAGE, CliError
-from boltcall_webhooks._cli_demo import add_demo_parser
-from boltcall_webhooks._cli_listen import add_listen_parser
-from boltcall_webhooks._cli_send import add_send_parser
-from boltcall_webhooks._cli_tools import add_sample_parser, add_sign_parser, add_verify_parser
+from boltcall_webhooks._cli.common import EXIT_USAGE, CliError
 from boltcall_webhooks._errors import ConfigurationError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from boltcall_webhooks._cli_common import SubParsers
+    from boltcall_webhooks._cli.common import SubParsers
 
-__all__ = ["build_parser", "main"]
+__all__ = ["COMMAND_GROUPS", "build_parser", "main"]
+
+COMMAND_GROUPS: Final[tuple[str, ...]] = ("demo", "tools", "send", "listen", "webhooks")
+"""The modules of this package that add commands, in ``--help`` order."""
 
 PROG: Final = "boltcall-webhooks"
 
@@ -62,13 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
-    add_demo_parser(subparsers)
-    add_sign_parser(subparsers)
-    add_verify_parser(subparsers)
-    add_sample_parser(subparsers)
-    add_send_parser(subparsers)
-    add_listen_parser(subparsers)
-    _add_webhooks_commands(subparsers)
+    for group in COMMAND_GROUPS:
+        _add_group(subparsers, group)
     return parser
 
 
@@ -100,31 +112,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _add_webhooks_commands(subparsers: SubParsers) -> None:
-    """Add ``webhooks`` (management API) when its module is available.
+def _add_group(subparsers: SubParsers, group: str) -> None:
+    """Add the commands of the module ``group`` of this package.
 
-    The module is optional at import time: if it is absent the command is
-    simply not offered, and if it fails to import, ``webhooks`` reports why
-    while every other command keeps working.
+    A module that fails to import (something it needs is missing) is offered
+    as the command ``group``, which reports why; the other groups are not
+    affected.
     """
     try:
-        module = importlib.import_module("boltcall_webhooks._cli_webhooks")
+        module = importlib.import_module(f"{__name__}.{group}")
     except ImportError as exc:
-        if exc.name == "boltcall_webhooks._cli_webhooks":
-            return
-        _add_unavailable(subparsers, f"{type(exc).__name__}: {exc}")
+        _add_unavailable(subparsers, group, f"{type(exc).__name__}: {exc}")
         return
-    add_parser = cast("Callable[[SubParsers], None]", module.add_webhooks_parser)
+    add_parser = cast("Callable[[SubParsers], None]", module.add_parser)
     add_parser(subparsers)
 
 
-def _add_unavailable(subparsers: SubParsers, reason: str) -> None:
-    parser = subparsers.add_parser("webhooks", help="manage webhooks (unavailable here)")
+def _add_unavailable(subparsers: SubParsers, command: str, reason: str) -> None:
+    parser = subparsers.add_parser(command, help=f"{command} (unavailable here)")
     parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
 
     def unavailable(args: argparse.Namespace) -> int:
         del args
-        print(f"{PROG} webhooks: unavailable: {reason}", file=sys.stderr)
+        print(f"{PROG} {command}: unavailable: {reason}", file=sys.stderr)
         return EXIT_USAGE
 
     parser.set_defaults(func=unavailable)

@@ -7,7 +7,7 @@ import sys
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Final
 
-from boltcall_webhooks._cli_common import (
+from boltcall_webhooks._cli.common import (
     EVENT_TYPES,
     EXIT_INVALID,
     EXIT_OK,
@@ -17,14 +17,14 @@ from boltcall_webhooks._cli_common import (
     secrets_from_args,
     subcommand_parser,
 )
-from boltcall_webhooks._cli_tools import positive_seconds
+from boltcall_webhooks._cli.tools import positive_seconds
 from boltcall_webhooks._signing import sign
 from boltcall_webhooks.testing._samples import encode_body, sample_payload
 
 if TYPE_CHECKING:
-    from boltcall_webhooks._cli_common import SubParsers
+    from boltcall_webhooks._cli.common import SubParsers
 
-__all__ = ["add_send_parser", "printable"]
+__all__ = ["add_parser", "printable"]
 
 _EXAMPLES: Final = """\
   export BOLTCALL_WEBHOOK_SECRET=whsec_...
@@ -38,7 +38,7 @@ cannot be reached, 2 for a usage or configuration error
 _SHOWN_LIMIT: Final = 4000
 
 
-def add_send_parser(subparsers: SubParsers) -> None:
+def add_parser(subparsers: SubParsers) -> None:
     """Register ``send``."""
     parser = subcommand_parser(
         subparsers,

@@ -8,7 +8,7 @@ import sys
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Final
 
-from boltcall_webhooks._cli_common import (
+from boltcall_webhooks._cli.common import (
     EVENT_TYPES,
     EXIT_INVALID,
     EXIT_OK,
@@ -25,15 +25,9 @@ from boltcall_webhooks._verifier import construct_event
 from boltcall_webhooks.testing._samples import sample_payload
 
 if TYPE_CHECKING:
-    from boltcall_webhooks._cli_common import SubParsers
+    from boltcall_webhooks._cli.common import SubParsers
 
-__all__ = [
-    "add_sample_parser",
-    "add_sign_parser",
-    "add_verify_parser",
-    "non_negative_seconds",
-    "positive_seconds",
-]
+__all__ = ["add_parser", "non_negative_seconds", "positive_seconds"]
 
 _SIGN_EXAMPLES: Final = """\
   export BOLTCALL_WEBHOOK_SECRET=whsec_...
@@ -79,7 +73,14 @@ def positive_seconds(text: str) -> float:
     return value
 
 
-def add_sign_parser(subparsers: SubParsers) -> None:
+def add_parser(subparsers: SubParsers) -> None:
+    """Register ``sign``, ``verify`` and ``sample``."""
+    _add_sign_parser(subparsers)
+    _add_verify_parser(subparsers)
+    _add_sample_parser(subparsers)
+
+
+def _add_sign_parser(subparsers: SubParsers) -> None:
     """Register ``sign``."""
     parser = subcommand_parser(
         subparsers,
@@ -96,7 +97,7 @@ def add_sign_parser(subparsers: SubParsers) -> None:
     parser.set_defaults(func=_run_sign)
 
 
-def add_verify_parser(subparsers: SubParsers) -> None:
+def _add_verify_parser(subparsers: SubParsers) -> None:
     """Register ``verify``."""
     parser = subcommand_parser(
         subparsers,
@@ -122,7 +123,7 @@ def add_verify_parser(subparsers: SubParsers) -> None:
     parser.set_defaults(func=_run_verify)
 
 
-def add_sample_parser(subparsers: SubParsers) -> None:
+def _add_sample_parser(subparsers: SubParsers) -> None:
     """Register ``sample``."""
     parser = subcommand_parser(
         subparsers,

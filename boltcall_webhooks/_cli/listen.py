@@ -10,7 +10,7 @@ import threading
 import urllib.parse
 from typing import TYPE_CHECKING, Final
 
-from boltcall_webhooks._cli_common import (
+from boltcall_webhooks._cli.common import (
     EXIT_OK,
     CliError,
     add_secret_option,
@@ -19,18 +19,18 @@ from boltcall_webhooks._cli_common import (
     secrets_from_args,
     subcommand_parser,
 )
-from boltcall_webhooks._cli_receiver import Receiver
-from boltcall_webhooks._cli_send import printable
-from boltcall_webhooks._cli_tools import non_negative_seconds
+from boltcall_webhooks._cli.receiver import Receiver
+from boltcall_webhooks._cli.send import printable
+from boltcall_webhooks._cli.tools import non_negative_seconds
 from boltcall_webhooks._errors import ConfigurationError
 from boltcall_webhooks._verifier import DEFAULT_MAX_BODY_SIZE, Verifier
 from boltcall_webhooks.testing._samples import format_timestamp
 
 if TYPE_CHECKING:
-    from boltcall_webhooks._cli_common import SubParsers
-    from boltcall_webhooks._cli_receiver import Delivery
+    from boltcall_webhooks._cli.common import SubParsers
+    from boltcall_webhooks._cli.receiver import Delivery
 
-__all__ = ["add_listen_parser"]
+__all__ = ["add_parser"]
 
 DEFAULT_PORT: Final = 8787
 _FORWARD_TIMEOUT: Final = 10.0
@@ -71,7 +71,7 @@ def _port(text: str) -> int:
     return value
 
 
-def add_listen_parser(subparsers: SubParsers) -> None:
+def add_parser(subparsers: SubParsers) -> None:
     """Register ``listen``."""
     parser = subcommand_parser(
         subparsers,
