@@ -7,6 +7,7 @@ nothing is stripped, decoded or trimmed.
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 import re
@@ -160,8 +161,12 @@ def _build_mapping(mapping: Mapping[str, Secret | Sequence[Secret]]) -> KeyRing:
         for key in keys:
             scopes.setdefault(key, set()).add(name)
     for name in unknown:  # only once every value is known to be a real secret
+        close = difflib.get_close_matches(name, sorted(_KNOWN_EVENT_TYPES), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else "."
+        if close and not any(close[0] in scope for scope in scopes.values()):
+            hint += f" No secret is registered for {close[0]!r}, so those events are refused."
         logger.warning(
-            "The secrets mapping names an event type this version does not know: %r.", name
+            "The secrets mapping names an event type this version does not know: %r%s", name, hint
         )
     return KeyRing(tuple(scopes), tuple(frozenset(s) for s in scopes.values()))
 

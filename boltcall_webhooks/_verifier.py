@@ -94,8 +94,8 @@ class Verifier:
             (comma-separated for several).
         tolerance: See :func:`construct_event`; ``None`` (default) is off.
         max_body_size: Bodies larger than this many bytes are refused with
-            :class:`PayloadTooLargeError` before any hashing; ``None`` disables
-            the cap (not advised).
+            :class:`PayloadTooLargeError` before any hashing: a positive
+            ``int``; ``None`` disables the cap (not advised).
         strict: See :func:`construct_event`.
         clock: See :func:`construct_event`.
 
@@ -180,8 +180,43 @@ class Verifier:
 
         The header name is matched case-insensitively. Two different values
         under spellings of the name are refused as :class:`InvalidSignatureError`.
+
+        Raises:
+            TypeError: ``headers`` is not a mapping (the arguments are swapped?)
+                or ``body`` is not bytes.
         """
+        _check_header_arguments(headers, body)
         return self.construct_event(body, find_signature(headers))
+
+
+def _check_header_arguments(headers: object, body: object) -> None:
+    """Refuse swapped or wrong arguments of ``construct_event_from_headers`` clearly.
+
+    Any object with ``get`` and ``items`` is accepted as headers (Werkzeug's
+    ``Headers`` is not a registered ``Mapping``).
+
+    Raises:
+        TypeError: ``headers`` is not a mapping (for example the body passed first).
+    """
+    if (
+        not isinstance(headers, (bytes, bytearray, memoryview, str))
+        and callable(getattr(headers, "get", None))
+        and callable(getattr(headers, "items", None))
+    ):
+        return
+    if isinstance(headers, (bytes, bytearray, memoryview, str)) and hasattr(body, "items"):
+        msg = (
+            "construct_event_from_headers(headers, body) takes the headers first, then the "
+            f"body: the arguments are swapped (got {type(headers).__name__} as headers and "
+            f"{type(body).__name__} as body)."
+        )
+    else:
+        msg = (
+            "construct_event_from_headers(headers, body): headers must be a mapping of "
+            f"header names to values (request.headers); got {type(headers).__name__}. "
+            "The raw body, as bytes, comes second."
+        )
+    raise TypeError(msg)
 
 
 def find_signature(headers: Mapping[str, str]) -> str | None:
@@ -252,9 +287,13 @@ def check_options(
         ConfigurationError: An option has a wrong type or value.
     """
     if max_body_size is not None and (
-        isinstance(max_body_size, bool) or not isinstance(max_body_size, int) or max_body_size < 0
+        isinstance(max_body_size, bool) or not isinstance(max_body_size, int) or max_body_size < 1
     ):
-        msg = f"max_body_size must be a non-negative int or None; got {max_body_size!r}."
+        shown = max_body_size if isinstance(max_body_size, int) else type(max_body_size).__name__
+        msg = (
+            "max_body_size must be a positive number of bytes (int), or None for no cap; "
+            f"got {shown!r}."
+        )
         raise ConfigurationError(msg)
     return _window(tolerance), max_body_size, bool(strict), _checked_clock(clock)
 
@@ -297,14 +336,44 @@ def _check_fresh(timestamp: datetime, window: timedelta, clock: Clock | None) ->
     age = now - timestamp
     if age > window:
         msg = (
-            f"The event timestamp {timestamp.isoformat()} is {age.total_seconds():.0f}s old, "
-            f"more than the tolerance of {window.total_seconds():g}s."
+            f"The event timestamp {timestamp.isoformat()} is {_describe_duration(age)} old, "
+            f"more than the tolerance of {_describe_duration(window)}."
         )
         raise StaleEventError(msg, timestamp=timestamp, now=now, tolerance=window)
     if -age > window:
         msg = (
-            f"The event timestamp {timestamp.isoformat()} is {(-age).total_seconds():.0f}s in "
-            f"the future, more than the tolerance of {window.total_seconds():g}s; "
+            f"The event timestamp {timestamp.isoformat()} is {_describe_duration(-age)} ahead "
+            f"of this server's time, more than the tolerance of {_describe_duration(window)}; "
             "check this server's clock."
         )
         raise StaleEventError(msg, timestamp=timestamp, now=now, tolerance=window)
+
+
+_UNITS: Final = (("day", 86_400), ("hour", 3_600), ("minute", 60), ("second", 1))
+
+
+def _describe_duration(duration: timedelta) -> str:
+    """Say a non-negative duration in words, to the two largest adjacent units.
+
+    ``timedelta(seconds=53493802)`` is ``"619 days 3 hours"``, 300 seconds is
+    ``"5 minutes"``, 90 seconds ``"1 minute 30 seconds"``. Below one second it
+    is the seconds as a decimal (``"0.25 seconds"``); above, fractions are dropped.
+    """
+    seconds = duration.total_seconds()
+    if seconds < 1:
+        return f"{max(seconds, 0):.3g} seconds"
+    total = int(seconds)
+    for index, (unit, size) in enumerate(_UNITS):
+        count, rest = divmod(total, size)
+        if count:
+            words = [_plural(count, unit)]
+            if index + 1 < len(_UNITS):
+                next_unit, next_size = _UNITS[index + 1]
+                if rest // next_size:
+                    words.append(_plural(rest // next_size, next_unit))
+            return " ".join(words)
+    raise AssertionError  # pragma: no cover - total >= 1 has a count of seconds
+
+
+def _plural(count: int, unit: str) -> str:
+    return f"{count} {unit}" if count == 1 else f"{count} {unit}s"

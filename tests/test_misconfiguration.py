@@ -260,7 +260,9 @@ def test_a_backwards_mapping_with_an_unprefixed_secret_never_echoes_it(
         pytest.param({"tolerance": 1e300}, "too large", id="tolerance-huge"),
         pytest.param({"tolerance": "300"}, "got str", id="tolerance-str"),
         pytest.param({"tolerance": True}, "got bool", id="tolerance-bool"),
+        pytest.param({"max_body_size": 0}, "max_body_size", id="max-size-zero"),
         pytest.param({"max_body_size": -1}, "max_body_size", id="max-size-negative"),
+        pytest.param({"max_body_size": False}, "max_body_size", id="max-size-false"),
         pytest.param({"max_body_size": 1.5}, "max_body_size", id="max-size-float"),
         pytest.param({"max_body_size": True}, "max_body_size", id="max-size-bool"),
         pytest.param({"max_body_size": "1024"}, "max_body_size", id="max-size-str"),
@@ -271,6 +273,67 @@ def test_bad_verifier_option_fails_closed(options: dict[str, Any], message: str)
     """A bad option is a ConfigurationError when the Verifier is built, never later."""
     with pytest.raises(bw.ConfigurationError, match=message):
         bw.Verifier(GOOD, **options)
+
+
+@pytest.mark.parametrize("size", [0, -1, 1.5, True, False, "1024"])
+def test_a_bad_max_body_size_fails_every_adapter_at_start_up(size: object) -> None:
+    """Every adapter builds its verifier through VerifierSource: a bad cap fails there.
+
+    The Flask and Django decorators, the Django view and middleware (from
+    ``BOLTCALL_WEBHOOK_MAX_BODY_SIZE``) and the Starlette endpoint and
+    middleware all pass their options to ``VerifierSource``, with or without
+    secrets, before the first request.
+    """
+    from boltcall_webhooks._http import VerifierSource
+
+    for secrets in (GOOD, None):
+        with pytest.raises(bw.ConfigurationError, match="positive number of bytes"):
+            VerifierSource(secrets, {"max_body_size": size})
+
+
+def test_a_positive_max_body_size_is_kept() -> None:
+    """One byte is the smallest cap; the message of a refusal names the limit."""
+    verifier = bw.Verifier(GOOD, max_body_size=1)
+    assert verifier.max_body_size == 1
+    with pytest.raises(bw.PayloadTooLargeError):
+        verifier.construct_event(BODY, SIG)
+
+
+def test_an_almost_event_type_key_names_the_closest_type(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A mapping key one letter off an event type warns "did you mean ...?"."""
+    with caplog.at_level(logging.WARNING, logger="boltcall_webhooks"):
+        verifier = bw.Verifier({"new_leads": GOOD, "call_completed": GOOD})
+    (message,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert message == (
+        "The secrets mapping names an event type this version does not know: 'new_leads'; "
+        "did you mean 'new_lead'? No secret is registered for 'new_lead', so those events "
+        "are refused."
+    )
+    assert GOOD not in message
+    assert verifier.construct_event(BODY, SIG).type == "call_completed"
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("missed_calls", "did you mean 'missed_call'?"),
+        ("appointment_booking", "did you mean 'appointment_booked'?"),
+        ("lead_scored", "does not know: 'lead_scored'."),
+    ],
+)
+def test_unknown_mapping_keys_warn_with_a_suggestion_only_when_one_is_close(
+    key: str, expected: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A future event type gets no suggestion; a typo does."""
+    with caplog.at_level(logging.WARNING, logger="boltcall_webhooks"):
+        bw.Verifier({key: GOOD, "missed_call": "whsec_other_" + "9" * 16})
+    messages = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(messages) == 1
+    assert expected in messages[0]
+    if key == "missed_calls":  # the intended type has its own secret: nothing is refused
+        assert "refused" not in messages[0]
 
 
 @pytest.mark.parametrize(

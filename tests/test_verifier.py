@@ -150,7 +150,7 @@ class TestTolerance:
         """An event from too far in the future says so (clock skew hint)."""
         body = envelope()
         now = STAMP - timedelta(minutes=10)
-        with pytest.raises(StaleEventError, match="future"):
+        with pytest.raises(StaleEventError, match="ahead of this server.s time"):
             construct_event(
                 body,
                 sign(body, SECRET),
@@ -158,6 +158,50 @@ class TestTolerance:
                 tolerance=timedelta(minutes=5),
                 clock=clock_at(now),
             )
+
+    @pytest.mark.parametrize(
+        ("age", "words"),
+        [
+            (timedelta(seconds=53493802), "619 days 3 hours old"),
+            (timedelta(days=1, seconds=59), "1 day old"),
+            (timedelta(hours=2, minutes=1), "2 hours 1 minute old"),
+            (timedelta(seconds=301), "5 minutes 1 second old"),
+            (timedelta(seconds=1), "1 second old"),
+            (timedelta(milliseconds=250), "0.25 seconds old"),
+            (-timedelta(minutes=5), "5 minutes ahead of this server's time"),
+            (-timedelta(days=2, hours=5), "2 days 5 hours ahead of this server's time"),
+        ],
+    )
+    def test_messages_say_the_age_in_days_hours_minutes(self, age: timedelta, words: str) -> None:
+        """A stale event's message says how far off it is in words, not in raw seconds."""
+        body = envelope()
+        tolerance = timedelta(milliseconds=100) if age < timedelta(seconds=1) else 0
+        with pytest.raises(StaleEventError) as info:
+            construct_event(
+                body, sign(body, SECRET), SECRET, tolerance=tolerance, clock=clock_at(STAMP + age)
+            )
+        limit = "0.1 seconds" if tolerance else "0 seconds"
+        ahead = age < timedelta(0)
+        assert str(info.value) == (
+            f"The event timestamp 2025-03-20T09:17:22+00:00 is {words}, more than the "
+            f"tolerance of {limit}" + ("; check this server's clock." if ahead else ".")
+        )
+
+    def test_message_says_the_tolerance_in_words(self) -> None:
+        """The tolerance is in words too: 300 seconds is five minutes."""
+        body = envelope()
+        with pytest.raises(StaleEventError) as info:
+            construct_event(
+                body,
+                sign(body, SECRET),
+                SECRET,
+                tolerance=300,
+                clock=clock_at(STAMP + timedelta(days=619, hours=3, minutes=12)),
+            )
+        assert str(info.value) == (
+            "The event timestamp 2025-03-20T09:17:22+00:00 is 619 days 3 hours old, "
+            "more than the tolerance of 5 minutes."
+        )
 
     def test_within_window_both_sides(self) -> None:
         """Inside the window on either side is accepted."""
@@ -236,7 +280,7 @@ class TestBodySize:
         ).encode()
         Verifier(SECRET, max_body_size=None).construct_event(body, sign(body, SECRET))
 
-    @pytest.mark.parametrize("value", [-1, 1.5, True, "10"])
+    @pytest.mark.parametrize("value", [0, -1, 1.5, True, False, "10"])
     def test_bad_sizes(self, value: object) -> None:
         """Invalid caps are configuration errors."""
         with pytest.raises(ConfigurationError, match="max_body_size"):
@@ -266,6 +310,41 @@ class TestHeaders:
         headers = {"X-Boltcall-Signature": sign(body, SECRET), "x-boltcall-signature": "0" * 64}
         with pytest.raises(InvalidSignatureError, match="Several"):
             Verifier(SECRET).construct_event_from_headers(headers, body)
+
+    @pytest.mark.parametrize(
+        ("headers", "body", "message"),
+        [
+            (b"{}", {"X-Boltcall-Signature": "0" * 64}, "swapped"),
+            ("{}", {"X-Boltcall-Signature": "0" * 64}, "swapped"),
+            (b"{}", b"{}", "headers must be a mapping"),
+            (None, b"{}", "headers must be a mapping"),
+        ],
+    )
+    def test_swapped_or_wrong_arguments_say_which_is_which(
+        self, headers: object, body: object, message: str
+    ) -> None:
+        """Body first, headers second is a TypeError naming the order, not AttributeError."""
+        with pytest.raises(TypeError, match=message) as info:
+            Verifier(SECRET).construct_event_from_headers(headers, body)  # type: ignore[arg-type]
+        assert "takes the headers first" in str(info.value) or "comes second" in str(info.value)
+
+    def test_any_object_with_get_and_items_is_headers(self) -> None:
+        """Header objects that are not a registered Mapping (Werkzeug's) still work."""
+
+        class HeaderBag:
+            def __init__(self, values: dict[str, str]) -> None:
+                self._values = values
+
+            def get(self, name: str, default: str | None = None) -> str | None:
+                return self._values.get(name, default)
+
+            def items(self) -> list[tuple[str, str]]:
+                return list(self._values.items())
+
+        body = envelope()
+        bag = HeaderBag({"x-boltcall-signature": sign(body, SECRET)})
+        event = Verifier(SECRET).construct_event_from_headers(bag, body)  # type: ignore[arg-type]
+        assert isinstance(event, NewLeadEvent)
 
 
 class TestEnvironment:
