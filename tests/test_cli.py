@@ -13,6 +13,7 @@ import os
 import pathlib
 import queue
 import re
+import shlex
 import socket
 import subprocess
 import sys
@@ -544,3 +545,71 @@ def test_a_command_group_that_cannot_be_imported_reports_why(
     err = capsys.readouterr().err
     assert "boltcall-webhooks nosuchgroup: unavailable: ModuleNotFoundError" in err
     assert _cli.main(["sample", "new_lead", "--compact"]) == 0
+
+
+# a closed stdout (``... | head -c1``) ---------------------------------------------------------
+
+
+def _with_stdout_closed(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the CLI with stdout a real pipe whose reading end is already closed.
+
+    The reader is gone before the child writes a byte, so every write gets
+    EPIPE: the deterministic form of ``... | head -c1`` with a fast ``head``.
+    """
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        completed = subprocess.run(
+            [sys.executable, "-m", "boltcall_webhooks", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            env=_env(SECRET),
+            timeout=TIMEOUT,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    return subprocess.CompletedProcess(
+        completed.args, completed.returncode, "", completed.stderr.decode("utf-8")
+    )
+
+
+def test_sample_into_a_closed_pipe_stops_quietly_with_141() -> None:
+    """No BrokenPipeError traceback: exit 141 (128 + SIGPIPE) and nothing on stderr."""
+    result = _with_stdout_closed("sample", "new_lead")
+    assert (result.returncode, result.stderr) == (141, "")
+
+
+def test_send_into_a_closed_pipe_stops_quietly_with_141() -> None:
+    """send delivers, then finds stdout gone: 141, never 1 (the delivery did not fail)."""
+    with listening("--max-requests", "1") as listener:
+        result = _with_stdout_closed("send", listener.url, "--event", "new_lead")
+        status, _, stderr = listener.finish()
+    assert (result.returncode, result.stderr) == (141, "")
+    assert status == 0
+    assert "refused" not in stderr
+
+
+def _into_head(args: list[str]) -> subprocess.CompletedProcess[str]:
+    quoted = " ".join(shlex.quote(part) for part in (sys.executable, "-m", "boltcall_webhooks"))
+    pipeline = f"set -o pipefail; {quoted} {shlex.join(args)} | head -c1"
+    return subprocess.run(
+        ["bash", "-c", pipeline],
+        capture_output=True,
+        text=True,
+        env=_env(SECRET),
+        timeout=TIMEOUT,
+        check=False,
+    )
+
+
+def test_piped_into_head_prints_no_traceback() -> None:
+    """The user's pipelines through a shell: ``... | head -c1`` prints one byte, no error."""
+    sample = _into_head(["sample", "new_lead"])
+    with listening("--max-requests", "1") as listener:
+        send = _into_head(["send", listener.url, "--event", "new_lead"])
+        assert listener.finish()[0] == 0
+    for result, first in ((sample, "{"), (send, "H")):
+        assert (result.stdout, result.stderr) == (first, "")
+        assert result.returncode in {0, 141}  # 141 only if head left before the write

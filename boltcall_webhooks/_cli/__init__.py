@@ -20,7 +20,9 @@ offered and reports why, while every other command keeps working.
 
 Every command registers itself with ``set_defaults(func=...)``; ``func``
 takes the parsed namespace and returns the exit status: 0 success, 1 a
-verification or delivery failed, 2 bad usage or configuration.
+verification or delivery failed, 2 bad usage or configuration. When the
+reader of stdout goes away (``... | head -c1``) the command stops quietly with
+141, as a Unix tool killed by ``SIGPIPE`` does.
 
 The import chain of everything but ``webhooks`` is the standard library and
 this package, so ``python3 -m boltcall_webhooks demo`` runs from a fresh clone.
@@ -31,6 +33,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import io
+import os
 import sys
 from typing import TYPE_CHECKING, Final, cast
 
@@ -49,6 +52,8 @@ COMMAND_GROUPS: Final[tuple[str, ...]] = ("demo", "tools", "send", "listen", "we
 """The modules of this package that add commands, in ``--help`` order."""
 
 PROG: Final = "boltcall-webhooks"
+EXIT_STDOUT_CLOSED: Final = 141
+"""The reader of stdout went away (128 + SIGPIPE, as the shell reports for ``cat``)."""
 
 _DESCRIPTION: Final = """\
 Sign, verify, send and receive Boltcall webhooks on your machine.
@@ -101,7 +106,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: error: a command is required (see --help).", file=sys.stderr)
         return EXIT_USAGE
     try:
-        return func(args)
+        status = func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not as a traceback at exit
+    except BrokenPipeError:
+        return _stdout_closed()
     except CliError as exc:
         print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
         return exc.code
@@ -110,6 +118,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    return status
+
+
+def _stdout_closed() -> int:
+    """Stop quietly when the reader of stdout has gone (``... | head -c1``).
+
+    Like a Unix tool killed by ``SIGPIPE``, exit with 141 (128 + 13), whatever
+    the command was doing, so that ``set -o pipefail`` sees the same status as
+    for ``cat``. Output still buffered is dropped: stdout is pointed at
+    ``/dev/null`` so that flushing it at exit cannot fail again.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout without a file descriptor (embedded use)
+        pass
+    return EXIT_STDOUT_CLOSED
 
 
 def _add_group(subparsers: SubParsers, group: str) -> None:
