@@ -92,38 +92,90 @@ def body_file(tmp_path: pathlib.Path) -> pathlib.Path:
 # demo --------------------------------------------------------------------------
 
 
-def _check_demo_output(result: subprocess.CompletedProcess[str]) -> None:
+_DEMO_EXPECTED = {
+    "new_lead, signed": ("200", "NewLeadEvent lead_8f3k2m9x"),
+    "missed_call, signed": ("200", "MissedCallEvent"),
+    "appointment_booked, signed": ("200", "AppointmentBookedEvent"),
+    "call_completed, signed": ("200", "CallCompletedEvent"),
+    "review_received, signed": ("200", "ReviewReceivedEvent"),
+    "unknown type invoice_paid": ("200", "UnknownEvent"),
+    "wrong secret": ("401", "nothing (refused: Invalid signature)"),
+    "no signature header": ("401", "nothing (refused: Missing signature)"),
+    "tampered": ("401", "nothing (refused: Invalid signature)"),
+    "re-serialised": ("401", "nothing (refused: Invalid signature)"),
+    "oversize body": ("413", "nothing (refused: Payload too large)"),
+    "dashboard re-send, 3 days old": ("200", "MissedCallEvent"),
+    "rotation: signed with new secret": ("200", "AppointmentBookedEvent"),
+    "not JSON": ("400", "nothing (refused: Invalid payload)"),
+}
+
+
+def _check_demo_output(
+    result: subprocess.CompletedProcess[str], expected: dict[str, tuple[str, str]] | None = None
+) -> None:
+    expected = _DEMO_EXPECTED if expected is None else expected
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     deliveries = [line for line in lines if re.match(r"^(ok  |FAIL) +\d+ ", line)]
-    assert len(deliveries) == 14
+    assert len(deliveries) == len(expected)
     assert all(line.startswith("ok ") for line in deliveries)
-    expectations = {
-        "new_lead, signed": ("200", "NewLeadEvent lead_8f3k2m9x"),
-        "missed_call, signed": ("200", "MissedCallEvent"),
-        "appointment_booked, signed": ("200", "AppointmentBookedEvent"),
-        "call_completed, signed": ("200", "CallCompletedEvent"),
-        "review_received, signed": ("200", "ReviewReceivedEvent"),
-        "unknown type invoice_paid": ("200", "UnknownEvent"),
-        "wrong secret": ("401", "nothing (refused: Invalid signature)"),
-        "no signature header": ("401", "nothing (refused: Missing signature)"),
-        "tampered": ("401", "nothing (refused: Invalid signature)"),
-        "re-serialised": ("401", "nothing (refused: Invalid signature)"),
-        "oversize body": ("413", "nothing (refused: Payload too large)"),
-        "stale event": ("401", "nothing (refused: Stale event)"),
-        "rotation: signed with new secret": ("200", "AppointmentBookedEvent"),
-        "not JSON": ("400", "nothing (refused: Invalid payload)"),
-    }
-    for label, (status, received) in expectations.items():
+    for label, (status, received) in expected.items():
         (line,) = [line for line in deliveries if label in line]
         assert re.search(rf"\s{status}\s+{status}\s+{re.escape(received)}", line), line
-    assert "All 14 deliveries behaved as expected" in result.stdout
+    total = len(expected)
+    assert f"All {total} deliveries behaved as expected" in result.stdout
+    assert f"Every outcome ({total} of {total}) was the expected one." in result.stdout
     assert result.stderr == ""
 
 
 def test_demo_exits_zero_with_every_delivery_as_expected() -> None:
     """The demo sends 14 deliveries; each line shows the expected and actual outcome."""
     _check_demo_output(cli("demo", secret=None))
+
+
+def test_demo_shows_the_advice_no_tolerance_and_accepts_an_old_re_send() -> None:
+    """By default, as the docs advise: no tolerance; a 3-day-old re-send reaches the handler."""
+    result = cli("demo", secret=None)
+    _check_demo_output(result)
+    assert "no timestamp tolerance" in result.stdout
+    assert "Stale event" not in result.stdout
+    assert "tolerance 300 s" not in result.stdout
+
+
+def test_demo_tolerance_is_an_explicit_opt_in_that_refuses_stale_events() -> None:
+    """demo --tolerance 300: the stale event and the old re-send are refused, as expected."""
+    result = cli("demo", "--tolerance", "300", secret=None)
+    expected = {
+        **_DEMO_EXPECTED,
+        "dashboard re-send, 3 days old": ("401", "nothing (refused: Stale event)"),
+        "stale event (timestamp 1 h old)": ("401", "nothing (refused: Stale event)"),
+    }
+    _check_demo_output(result, expected)
+    assert "tolerance 300 s (opted in" in result.stdout
+    long_window = cli("demo", "--tolerance", str(7 * 86400), secret=None)
+    _check_demo_output(
+        long_window,
+        {**_DEMO_EXPECTED, "stale event (timestamp 1 h old)": ("200", "CallCompletedEvent")},
+    )
+    assert cli("demo", "--tolerance", "-1", secret=None).returncode == 2
+
+
+def test_demo_exits_one_when_any_section_has_an_unexpected_outcome(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sections are appended to demo.SECTIONS; one failed check in any of them is exit 1."""
+    from boltcall_webhooks._cli import demo, main
+
+    def failing(options: demo.DemoOptions, out: IO[str]) -> demo.SectionResult:
+        print("Extra section", file=out)
+        return demo.SectionResult(checks=2, failures=1)
+
+    monkeypatch.setattr(demo, "SECTIONS", (*demo.SECTIONS, failing))
+    assert main(["demo"]) == 1
+    text = capsys.readouterr().out
+    assert "\n2. Extra section\n" in text
+    assert "All 14 deliveries behaved as expected" in text
+    assert "1 of 16 outcomes were NOT the expected ones (FAIL)." in text
 
 
 def test_demo_runs_from_the_source_tree_with_nothing_installed() -> None:

@@ -1,7 +1,18 @@
-"""``boltcall-webhooks demo``: genuine and forged deliveries against a local receiver.
+"""``boltcall-webhooks demo``: what a receiver accepts and refuses, run on 127.0.0.1.
 
 Standard library only, so that ``python3 -m boltcall_webhooks demo`` runs from
 a fresh clone with nothing installed.
+
+The demo is a list of sections (:data:`SECTIONS`), each a function
+``(options, out) -> SectionResult`` that prints its own heading and lines and
+reports how many of its checks did not have the expected outcome. To add a
+section, write such a function and append it to :data:`SECTIONS`: ``run_demo``
+numbers the sections, and exits 0 only when every check of every section is
+as expected.
+
+It shows what the documentation recommends: no timestamp tolerance, because a
+dashboard re-send keeps the event's original timestamp. ``demo --tolerance
+SECONDS`` opts into the check and adds a stale event to the deliveries.
 """
 
 from __future__ import annotations
@@ -13,7 +24,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, TextIO
 
 from boltcall_webhooks._cli.common import (
     EXIT_INVALID,
@@ -24,6 +35,7 @@ from boltcall_webhooks._cli.common import (
     subcommand_parser,
 )
 from boltcall_webhooks._cli.receiver import Delivery, Receiver
+from boltcall_webhooks._cli.tools import non_negative_seconds
 from boltcall_webhooks._events import EventType
 from boltcall_webhooks._signing import sign
 from boltcall_webhooks._verifier import Verifier
@@ -31,22 +43,49 @@ from boltcall_webhooks.testing._samples import encode_body, sample_payload
 
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Callable
 
     from boltcall_webhooks._cli.common import SubParsers
 
-__all__ = ["add_parser", "run_demo"]
+__all__ = ["SECTIONS", "DemoOptions", "SectionResult", "add_parser", "run_demo"]
 
-_TOLERANCE: Final = 300
 _MAX_BODY: Final = 64 * 1024
 _TIMEOUT: Final = 5.0
 _LABEL_WIDTH: Final = 33
+_RESEND_AGE: Final = timedelta(days=3)
+_STALE_AGE: Final = timedelta(hours=1)
 
 _EXAMPLES: Final = """\
   boltcall-webhooks demo
   python3 -m boltcall_webhooks demo      # from a fresh clone, nothing installed
+  boltcall-webhooks demo --tolerance 300 # opt into the timestamp check (not advised)
 
 exit status: 0 when every delivery has the expected outcome, 1 otherwise
 """
+
+
+@dataclass(frozen=True, slots=True)
+class DemoOptions:
+    """What the command line asked of the demo.
+
+    Attributes:
+        tolerance: The timestamp tolerance in seconds, or ``None`` (the default: off).
+    """
+
+    tolerance: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SectionResult:
+    """The outcome of one demo section.
+
+    Attributes:
+        checks: How many outcomes the section checked.
+        failures: How many of them were not the expected one.
+    """
+
+    checks: int
+    failures: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,16 +106,33 @@ def add_parser(subparsers: SubParsers) -> None:
         description=(
             "Start a receiver on 127.0.0.1 (http.server + the public Verifier), send it\n"
             "genuine and forged deliveries, and print what each got. Needs nothing but\n"
-            "this package. Finishes in about a second."
+            "this package. Finishes in about a second.\n\n"
+            "Like the library, the receiver has no timestamp tolerance by default: a\n"
+            "re-send from the Boltcall dashboard keeps the event's original timestamp,\n"
+            "and a tolerance would refuse it. --tolerance turns the check on, to see a\n"
+            "stale event refused."
         ),
         examples=_EXAMPLES,
+    )
+    parser.add_argument(
+        "--tolerance",
+        type=non_negative_seconds,
+        metavar="SECONDS",
+        help="refuse events whose timestamp is further than this from now (default: off)",
     )
     parser.set_defaults(func=run_demo)
 
 
-def _cases(old: str, new: str, wrong: str, now: datetime) -> list[_Case]:
+def _cases(old: str, new: str, wrong: str, now: datetime, tolerance: float | None) -> list[_Case]:
     def body(event_type: EventType | str, when: datetime = now, **fields: object) -> bytes:
         return encode_body(sample_payload(event_type, timestamp=when, **fields))
+
+    def dated(label: str, event_type: EventType, age: timedelta, handler_gets: str) -> _Case:
+        """A genuine event ``age`` old: accepted unless a tolerance shorter than that is on."""
+        dated_body = body(event_type, when=now - age)
+        stale = tolerance is not None and age.total_seconds() > tolerance
+        status, gets = (401, None) if stale else (200, handler_gets)
+        return _Case(label, dated_body, sign(dated_body, old), status, gets)
 
     classes = {
         EventType.NEW_LEAD: "NewLeadEvent",
@@ -94,7 +150,6 @@ def _cases(old: str, new: str, wrong: str, now: datetime) -> list[_Case]:
     review = body(EventType.REVIEW_RECEIVED)
     call = body(EventType.CALL_COMPLETED)
     big = body(EventType.NEW_LEAD, message="x" * _MAX_BODY)
-    stale = body(EventType.MISSED_CALL, when=now - timedelta(hours=1))
     booking = body(EventType.APPOINTMENT_BOOKED)
     reserialised = json.dumps(json.loads(call), indent=2).encode()
     cases += [
@@ -112,7 +167,23 @@ def _cases(old: str, new: str, wrong: str, now: datetime) -> list[_Case]:
         ),
         _Case("body re-serialised after signing", reserialised, sign(call, old), 401, None),
         _Case(f"oversize body ({len(big):,} bytes)", big, sign(big, old), 413, None),
-        _Case("stale event (timestamp 1 h old)", stale, sign(stale, old), 401, None),
+        dated(
+            "dashboard re-send, 3 days old",
+            EventType.MISSED_CALL,
+            _RESEND_AGE,
+            "MissedCallEvent",
+        ),
+    ]
+    if tolerance is not None:  # opt-in only: the stale event the tolerance exists for
+        cases.append(
+            dated(
+                "stale event (timestamp 1 h old)",
+                EventType.CALL_COMPLETED,
+                _STALE_AGE,
+                "CallCompletedEvent",
+            )
+        )
+    cases += [
         _Case(
             "rotation: signed with new secret",
             booking,
@@ -126,13 +197,31 @@ def _cases(old: str, new: str, wrong: str, now: datetime) -> list[_Case]:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    """Run the demo; return 0 when every delivery had the expected outcome."""
-    del args
+    """Run every section of the demo; return 0 when every outcome was the expected one."""
+    options = DemoOptions(tolerance=args.tolerance)
+    out = sys.stdout
+    print("Boltcall webhooks demo", file=out)
+    checks = failures = 0
+    for number, section in enumerate(SECTIONS, start=1):
+        print(f"\n{number}. ", end="", file=out)
+        result = section(options, out)
+        checks += result.checks
+        failures += result.failures
+    print(file=out)
+    if failures:
+        print(f"{failures} of {checks} outcomes were NOT the expected ones (FAIL).", file=out)
+        return EXIT_INVALID
+    print(f"Every outcome ({checks} of {checks}) was the expected one.", file=out)
+    return EXIT_OK
+
+
+def verification_section(options: DemoOptions, out: TextIO) -> SectionResult:
+    """Genuine and hostile deliveries to a verifying receiver; prints one line each."""
     old, new, wrong = (f"whsec_{secrets.token_hex(16)}" for _ in range(3))
     now = datetime.now(timezone.utc).replace(microsecond=0)
-    cases = _cases(old, new, wrong, now)
+    cases = _cases(old, new, wrong, now, options.tolerance)
     deliveries: queue.Queue[Delivery] = queue.Queue()
-    verifier = Verifier([old, new], tolerance=_TOLERANCE, max_body_size=_MAX_BODY)
+    verifier = Verifier([old, new], tolerance=options.tolerance, max_body_size=_MAX_BODY)
     try:
         receiver = Receiver(verifier, deliveries.put)
     except OSError as exc:
@@ -142,15 +231,19 @@ def run_demo(args: argparse.Namespace) -> int:
         target=receiver.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
     )
     server.start()
-    out = sys.stdout
     try:
-        print("Boltcall webhooks demo", file=out)
+        print("Verification: genuine and hostile deliveries", file=out)
         print(f"Receiver on {receiver.url} (http.server + boltcall_webhooks.Verifier):", file=out)
-        print(
-            f"  2 secrets (old + rotated in), tolerance {_TOLERANCE} s, "
-            f"max body {_MAX_BODY:,} bytes.",
-            file=out,
-        )
+        print(f"  2 secrets (old + rotated in), max body {_MAX_BODY:,} bytes,", file=out)
+        if options.tolerance is None:
+            print(
+                "  no timestamp tolerance (as advised: a re-send keeps its timestamp).", file=out
+            )
+        else:
+            print(
+                f"  tolerance {options.tolerance:g} s (opted in: older re-sends are refused).",
+                file=out,
+            )
         print(file=out)
         print(f"       #  {'sent':<{_LABEL_WIDTH}}  expect  got  handler received", file=out)
         failures = 0
@@ -169,19 +262,24 @@ def run_demo(args: argparse.Namespace) -> int:
         total = len(cases)
         if failures:
             print(f"{failures} of {total} deliveries did NOT behave as expected (FAIL).", file=out)
-            return EXIT_INVALID
-        refused = total - handled
-        print(
-            f"All {total} deliveries behaved as expected: {handled} verified events reached "
-            f"the handler;\n{refused} requests were refused before it, with the status an "
-            "adapter would send.",
-            file=out,
-        )
-        return EXIT_OK
+        else:
+            print(
+                f"All {total} deliveries behaved as expected: {handled} verified events reached "
+                f"the handler;\n{total - handled} requests were refused before it, with the "
+                "status an adapter would send.",
+                file=out,
+            )
+        return SectionResult(checks=total, failures=failures)
     finally:
         receiver.shutdown()
         receiver.server_close()
         server.join(timeout=_TIMEOUT)
+
+
+SECTIONS: Final[tuple[Callable[[DemoOptions, TextIO], SectionResult], ...]] = (
+    verification_section,
+)
+"""The demo's sections, run and numbered in this order."""
 
 
 def _deliver(
