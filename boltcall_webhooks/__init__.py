@@ -37,6 +37,7 @@ from boltcall_webhooks._events import (
     UnknownEvent,
 )
 from boltcall_webhooks._parsing import parse_event
+from boltcall_webhooks._router import DispatchError, Handler, Router
 from boltcall_webhooks._secrets import SECRET_ENV_VAR, Secret, Secrets
 from boltcall_webhooks._signing import (
     SIGNATURE_HEADER,
@@ -58,8 +59,10 @@ __all__ = [
     "CallCompletedEvent",
     "Clock",
     "ConfigurationError",
+    "DispatchError",
     "Event",
     "EventType",
+    "Handler",
     "InvalidSignatureError",
     "Lead",
     "MissedCallEvent",
@@ -69,6 +72,7 @@ __all__ = [
     "PayloadTooLargeError",
     "Review",
     "ReviewReceivedEvent",
+    "Router",
     "Secret",
     "Secrets",
     "SignatureError",
