@@ -40,6 +40,7 @@ from boltcall_webhooks._http import (
     parse_content_length,
     rejection_for,
 )
+from boltcall_webhooks._paths import INVALID_PATH, PathGuard, PathVerdict
 from boltcall_webhooks._signing import SIGNATURE_HEADER
 from boltcall_webhooks._verifier import DEFAULT_MAX_BODY_SIZE, Clock
 
@@ -104,7 +105,7 @@ class BoltcallWebhookMiddleware:
             an explicit ``secrets``/option is invalid.
     """
 
-    __slots__ = ("_app_root", "_paths", "_source", "app")
+    __slots__ = ("_app_root", "_guard", "_paths", "_source", "app")
 
     app: ASGIApp
     """The wrapped ASGI app."""
@@ -122,6 +123,7 @@ class BoltcallWebhookMiddleware:
     ) -> None:
         self.app = app
         self._paths = _check_paths(paths)
+        self._guard = PathGuard(self._paths)
         # An app that sets its own root path (FastAPI(root_path=...)) strips it
         # only when called, after this middleware, if it wraps the app from outside.
         app_root = getattr(app, "root_path", "")
@@ -143,8 +145,12 @@ class BoltcallWebhookMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI connection."""
-        if scope["type"] != "http" or not self._guards(scope):
+        verdict = self._verdict(scope) if scope["type"] == "http" else PathVerdict.PASS
+        if verdict is PathVerdict.PASS:
             await self.app(scope, receive, send)
+            return
+        if verdict is PathVerdict.REFUSE:
+            await _send_rejection(send, INVALID_PATH)
             return
         if scope.get("method") != "POST":
             await _send_rejection(send, METHOD_NOT_ALLOWED)
@@ -170,16 +176,20 @@ class BoltcallWebhookMiddleware:
         state[STATE_KEY] = event
         await self.app(scope, _replay(body, receive), send)
 
-    def _guards(self, scope: Scope) -> bool:
-        path: str = scope.get("path", "")
-        if path in self._paths:
-            return True
+    def _verdict(self, scope: Scope) -> PathVerdict:
+        """Whether the router could send this request to a guarded path (see ``_paths``)."""
+        forms: list[str] = []
+        path = scope.get("path")
+        if isinstance(path, str):
+            forms.append(path)
+        raw_path = scope.get("raw_path")
+        if isinstance(raw_path, bytes):
+            forms.append(raw_path.decode("latin-1"))  # percent-decoded by the guard
+        root = scope.get("root_path")
         # Starlette >= 0.33 keeps the root_path in "path" and routes on the rest:
         # the server's root path, or the app's own when it is wrapped from outside.
-        for root in (scope.get("root_path", ""), self._app_root):
-            if root and path.startswith(root) and path[len(root) :] in self._paths:
-                return True
-        return False
+        roots = (root if isinstance(root, str) else "", self._app_root)
+        return self._guard.verdict(forms, roots)
 
 
 def verified_event(

@@ -249,13 +249,22 @@ class TestPassThrough:
         assert inner.calls[0][1] == conn.receive
         assert "state" not in scope
 
-    def test_paths_are_exact(self) -> None:
-        """/hook/ and /hook/x are not /hook: they pass through (the router decides)."""
+    def test_other_paths_pass_through(self) -> None:
+        """/hook/x and /hoo are not /hook: they pass through (the router decides)."""
         inner = RecordingApp(read_body=False)
-        for path in ("/hook/", "/hook/x", "/hoo", "/HOOK"):
+        for path in ("/hook/x", "/hoo", "/hooks", "/x/hook"):
             conn = drive(guard(inner), http_scope(path), [])
             assert conn.status == 200
         assert len(inner.calls) == 4
+
+    def test_other_spellings_of_the_path_are_guarded(self) -> None:
+        """/hook/, /HOOK, //hook are spellings a router may send to /hook: guarded
+        (tests/adapters/starlette/test_path_guard.py covers the spellings at length)."""
+        inner = RecordingApp(read_body=False)
+        for path in ("/hook/", "/HOOK", "//hook", "/hook;x"):
+            conn = drive(guard(inner), http_scope(path, method="GET"), [])
+            assert conn.status == 405, path
+        assert inner.calls == []
 
     def test_root_path_prefix_is_ignored(self) -> None:
         """Under a root_path (app mounted at /api), /api/hook is the guarded /hook."""
