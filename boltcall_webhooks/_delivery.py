@@ -66,7 +66,8 @@ class Delivery:
         received_at: When it was first stored (aware, UTC).
         attempts: Attempts so far; inside a handler, the number of this attempt.
         next_attempt_at: When it is next due (``pending``), else ``None``.
-        last_error: The last failure (``"Type: message"`` and traceback), if any.
+        last_error: The last failure (``"Type: message"``, per handler), if any.
+        last_traceback: The traceback of that failure, if any.
         duplicates: How many times the same key was stored again.
         body: The raw body, ``None`` once purged.
         connection: Inside a handler only: the inbox's own DB-API connection, whose
@@ -81,6 +82,7 @@ class Delivery:
     attempts: int
     next_attempt_at: datetime | None = None
     last_error: str | None = None
+    last_traceback: str | None = field(default=None, repr=False)
     duplicates: int = 0
     body: bytes | None = field(default=None, repr=False)
     connection: Any = field(default=None, repr=False, compare=False)

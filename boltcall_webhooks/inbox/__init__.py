@@ -1,0 +1,335 @@
+"""A durable inbox for verified deliveries: store, answer 200, process with retries.
+
+::
+
+    from boltcall_webhooks.inbox import Inbox
+
+    inbox = Inbox("sqlite:///boltcall-inbox.sqlite3")   # or Inbox(): BOLTCALL_INBOX_URL
+    stored = inbox.store(verified_body)               # durable when it returns
+    inbox.work(router)                                # the worker loop (or the CLI)
+
+Every delivery that got a 200 is processed at least once, or ends ``dead`` with its
+error and traceback kept. See ``docs/inbox.md`` for the guarantees and the state
+machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from boltcall_webhooks._delivery import Delivery, DeliveryState
+from boltcall_webhooks._errors import ConfigurationError, PayloadError
+from boltcall_webhooks._events import Event
+from boltcall_webhooks._parsing import parse_event
+from boltcall_webhooks.inbox._backend import (
+    Backend,
+    DeliveryNotFoundError,
+    LeaseLostError,
+    NewDelivery,
+    Stored,
+)
+from boltcall_webhooks.inbox._rules import (
+    URL_ENV_VAR,
+    Backoff,
+    Dedupe,
+    InboxError,
+    as_object,
+    exponential_backoff,
+    open_backend,
+    resolve_backoff,
+    resolve_dedupe,
+)
+from boltcall_webhooks.inbox._worker import RouterLike, WorkerHandle, run_worker
+
+__all__ = [
+    "URL_ENV_VAR",
+    "Backoff",
+    "Dedupe",
+    "Delivery",
+    "DeliveryNotFoundError",
+    "DeliveryState",
+    "Inbox",
+    "InboxError",
+    "LeaseLostError",
+    "Stored",
+    "WorkerHandle",
+    "exponential_backoff",
+]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _seconds(name: str, value: timedelta | float) -> float:
+    seconds = value.total_seconds() if isinstance(value, timedelta) else value
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        msg = f"{name} must be a timedelta or a number of seconds"
+        raise ConfigurationError(msg)
+    if not (seconds > 0 and math.isfinite(seconds)):
+        msg = f"{name} must be positive and finite"
+        raise ConfigurationError(msg)
+    return float(seconds)
+
+
+class Inbox:
+    """Durable storage of verified deliveries, and the workers that process them.
+
+    Args:
+        url: ``sqlite:///relative/path``, ``sqlite:////absolute/path`` or
+            ``postgresql://...`` (extra ``[postgres]``); ``None`` reads
+            ``BOLTCALL_INBOX_URL``. Nothing is opened until first use.
+        max_attempts: Attempts before a delivery is ``dead`` (>= 1).
+        backoff: ``attempt -> seconds`` before the next attempt; the default is
+            exponential with full jitter (first retry within 10 s, at most 1 h).
+        lease: Seconds a worker holds a delivery without renewing; renewed every
+            third of it while a handler runs. A killed worker's delivery is claimed
+            again after it expires.
+        keep_bodies: Bodies of ``done`` deliveries are purged after this long.
+        keep_keys: Dedupe keys (tombstones) are kept this long after ``done``, so a
+            late dashboard re-send is still recognised.
+        dedupe: ``"event"`` (``type:data.id:timestamp``, else the body's SHA-256),
+            ``"body"`` (the SHA-256 always) or a callable ``(body, event) -> str``
+            (``event`` is ``None`` for a non-envelope).
+        clock: Returns the current aware ``datetime`` (tests pass a fake one).
+        poll_interval: Seconds an idle worker waits before looking again (a store
+            in the same process wakes it at once).
+        backend_options: Options of the backend. SQLite: ``synchronous``
+            (``"FULL"``) and ``busy_timeout`` (seconds, 10).
+
+    Raises:
+        ConfigurationError: No URL, a bad URL or a bad option.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        max_attempts: int = 8,
+        backoff: Backoff | None = None,
+        lease: timedelta | float = 300.0,
+        keep_bodies: timedelta | float = timedelta(days=30),
+        keep_keys: timedelta | float = timedelta(days=90),
+        dedupe: Dedupe = "event",
+        clock: Callable[[], datetime] | None = None,
+        poll_interval: float = 1.0,
+        **backend_options: Any,
+    ) -> None:
+        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
+            msg = "max_attempts must be an int >= 1"
+            raise ConfigurationError(msg)
+        self.max_attempts = max_attempts
+        self.backoff: Backoff = resolve_backoff(backoff)
+        self.lease = _seconds("lease", lease)
+        self.keep_bodies = timedelta(seconds=_seconds("keep_bodies", keep_bodies))
+        self.keep_keys = timedelta(seconds=_seconds("keep_keys", keep_keys))
+        self.poll_interval = _seconds("poll_interval", poll_interval)
+        self._key = resolve_dedupe(dedupe)
+        if clock is not None and not callable(as_object(clock)):
+            msg = "clock must be a callable returning an aware datetime"
+            raise ConfigurationError(msg)
+        self._clock = clock or _utc_now
+        self._url, self._backend = open_backend(url, backend_options)
+        #: Set by every store in this process: idle workers of this process look at once.
+        self.wakeup = threading.Event()
+
+    def __repr__(self) -> str:
+        return f"Inbox({self._url!r})"
+
+    @property
+    def url(self) -> str:
+        """The inbox URL, any password replaced by ``***``."""
+        return self._url
+
+    @property
+    def backend(self) -> Backend:
+        """The storage backend (internal interface; for tests and tools)."""
+        return self._backend
+
+    def now(self) -> float:
+        """The inbox clock's current time as POSIX seconds."""
+        moment = self._clock()
+        if moment.utcoffset() is None:
+            msg = "the inbox clock returned a naive datetime"
+            raise ConfigurationError(msg)
+        return moment.timestamp()
+
+    # -- storing -------------------------------------------------------------------
+
+    def _prepare(self, body: bytes) -> NewDelivery:
+        if not isinstance(as_object(body), (bytes, bytearray, memoryview)):
+            msg = "the body must be bytes (the raw request body)"
+            raise TypeError(msg)
+        body = bytes(body)
+        event: Event | None
+        error: str | None
+        try:
+            event = parse_event(body)
+            error = None
+        except PayloadError as exc:
+            event, error = None, f"PayloadError: {exc}"
+        try:
+            key = self._key(body, event)
+        except Exception as exc:
+            msg = f"the dedupe callable failed: {type(exc).__name__}"
+            raise InboxError(msg) from exc
+        return NewDelivery(
+            key=key,
+            event_type=None if event is None else event.type,
+            body=body,
+            received_at=self.now(),
+            error=error,
+        )
+
+    def store(self, body: bytes, *, headers: Mapping[str, str] | None = None) -> Stored:
+        """Store a body that was ALREADY VERIFIED; return once it is durably committed.
+
+        A body that is not an event envelope is stored ``dead`` with its parse error
+        (it is genuine and will not come again). A key already stored: nothing new is
+        stored, its ``duplicates`` grows, and a ``dead`` delivery is re-armed
+        (``pending``, attempts reset).
+
+        Args:
+            body: The raw request body.
+            headers: The request headers (not stored; accepted so that endpoints
+                hand over what they have).
+
+        Raises:
+            InboxError: Not stored (the endpoint answers 503).
+        """
+        del headers
+        stored = self._backend.store(self._prepare(body))
+        self.wakeup.set()
+        return stored
+
+    async def store_async(
+        self, body: bytes, *, headers: Mapping[str, str] | None = None
+    ) -> Stored:
+        """:meth:`store` for async code: the event loop is never blocked."""
+        del headers
+        if type(self._backend).store_async is Backend.store_async:
+            return await asyncio.to_thread(self.store, body)  # parse and store: one thread hop
+        stored = await self._backend.store_async(self._prepare(body))
+        self.wakeup.set()
+        return stored
+
+    # -- working -------------------------------------------------------------------
+
+    def work(self, router: RouterLike, *, concurrency: int = 1, once: bool = False) -> int:
+        """Run the worker loop in this process until SIGTERM/SIGINT (or until idle if ``once``).
+
+        Claims due deliveries with a lease, runs the handlers of
+        ``router.handlers_for(event)`` that have not yet succeeded for the
+        delivery, each in a transaction with its success mark (and its writes
+        through ``delivery.connection``); a failure goes back to ``pending`` with
+        the backoff, or ``dead`` at ``max_attempts``. SIGTERM or SIGINT (when
+        called from the main thread) stops it gracefully: running handlers finish,
+        nothing is left leased.
+
+        Args:
+            router: A :class:`boltcall_webhooks.Router`.
+            concurrency: Worker threads.
+            once: Process what is due now, then return.
+
+        Returns:
+            The number of deliveries processed.
+
+        Raises:
+            InboxError: With ``once``: the database failed.
+        """
+        return run_worker(self, router, concurrency=concurrency, once=once)
+
+    def start_worker(self, router: RouterLike, *, concurrency: int = 1) -> WorkerHandle:
+        """Run the worker loop in background threads of this process (``handle.stop()``).
+
+        The one-process setup for small apps: still durable, since every delivery
+        was stored before its 200. Start it after a server forks (in each worker
+        process), not before.
+        """
+        return WorkerHandle(self, router, concurrency=concurrency)
+
+    # -- reading and repair --------------------------------------------------------
+
+    def migrate(self) -> None:
+        """Create or upgrade the schema (``store`` and ``work`` also do it on first use)."""
+        self._backend.migrate()
+
+    def get(self, delivery_id: int) -> Delivery:
+        """The delivery with this id (body included while kept).
+
+        Raises:
+            DeliveryNotFoundError: No such delivery.
+        """
+        delivery = self._backend.get(delivery_id)
+        if delivery is None:
+            msg = f"no delivery with id {delivery_id}"
+            raise DeliveryNotFoundError(msg)
+        return delivery
+
+    def list(
+        self,
+        *,
+        state: DeliveryState | str | None = None,
+        type: str | None = None,  # noqa: A002 (the contract's name)
+        limit: int = 50,
+    ) -> list[Delivery]:
+        """Deliveries, newest first, optionally of one state and/or one event type."""
+        wanted = None if state is None else DeliveryState(state)
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            msg = "limit must be an int >= 0"
+            raise ValueError(msg)
+        return self._backend.list(state=wanted, event_type=type, limit=limit)
+
+    def stats(self) -> dict[str, int]:
+        """How many deliveries are in each state (every state listed, zeros included)."""
+        return self._backend.stats()
+
+    def replay(self, delivery_id: int) -> Delivery:
+        """Run a delivery again from scratch: any state -> ``pending``, attempts reset.
+
+        Every handler runs again (recorded successes are forgotten); a worker still
+        running it loses its lease.
+
+        Raises:
+            DeliveryNotFoundError: No such delivery.
+            InboxError: Its body was purged.
+        """
+        delivery = self._backend.replay(delivery_id, now=self.now())
+        self.wakeup.set()
+        return delivery
+
+    def replay_dead(self) -> int:
+        """:meth:`replay` every ``dead`` delivery that still has its body; return how many."""
+        count = self._backend.replay_dead(now=self.now())
+        self.wakeup.set()
+        return count
+
+    def purge(self, *, older_than: timedelta | float | None = None) -> int:
+        """Remove the bodies of ``done`` deliveries finished more than ``older_than`` ago.
+
+        Their keys stay as tombstones (a late re-send is still a duplicate) until
+        ``keep_keys``, when the rows are deleted. Other states are never purged.
+        Workers run it hourly with the default.
+
+        Args:
+            older_than: A ``timedelta`` or seconds; ``None``: ``keep_bodies``.
+
+        Returns:
+            The number of bodies removed.
+        """
+        age = self.keep_bodies.total_seconds()
+        if older_than is not None:
+            age = _seconds("older_than", older_than)
+        now = self.now()
+        return self._backend.purge(
+            bodies_before=now - age, keys_before=now - self.keep_keys.total_seconds()
+        )
+
+    def close(self) -> None:
+        """Close this process's database connections (they reopen on next use)."""
+        self._backend.close()

@@ -1,0 +1,646 @@
+"""The SQLite inbox backend (standard library ``sqlite3`` only).
+
+One file shared by every process of one host: gunicorn workers, worker
+processes and their threads. WAL journal (readers never block the writer),
+``synchronous=FULL`` by default (a commit survives power loss), ``BEGIN
+IMMEDIATE`` for every write (no deadlock-prone lock upgrades), a busy timeout
+for the moments another process holds the write lock. A connection per thread,
+reopened after a fork.
+
+Group commit: concurrent :meth:`SQLiteBackend.store` calls of one process share
+one transaction and one fsync. The first caller that finds no commit running
+becomes the leader: it takes every store queued so far, writes them in one
+transaction (a savepoint each, so one bad row fails alone) and commits once;
+then it hands the lead to the first store that queued meanwhile. A store
+returns only after the commit that holds its row.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Generator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from importlib import resources
+from typing import Any
+
+from boltcall_webhooks._delivery import Delivery, DeliveryState
+from boltcall_webhooks._errors import ConfigurationError
+from boltcall_webhooks.inbox._backend import (
+    Backend,
+    Claim,
+    DeliveryNotFoundError,
+    LeaseLostError,
+    NewDelivery,
+    Stored,
+)
+from boltcall_webhooks.inbox._crash import crash_point
+from boltcall_webhooks.inbox._rules import InboxError, sqlite_path
+
+__all__ = ["SCHEMA_VERSION", "SQLiteBackend", "open_backend"]
+
+logger = logging.getLogger("boltcall_webhooks.inbox")
+
+SCHEMA_VERSION = 1
+_T = "boltcall_inbox_deliveries"
+_RUNS = "boltcall_inbox_handler_runs"
+_SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+_COLUMNS = (
+    "id, key, state, event_type, received_at, attempts, next_attempt_at, "
+    "last_error, last_traceback, duplicates, body"
+)
+_REARM = "state = 'dead' AND event_type IS NOT NULL AND body IS NOT NULL"
+_UPSERT = f"""
+INSERT INTO {_T} (key, state, event_type, body, received_at, next_attempt_at,
+                  last_error, finished_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (key) DO UPDATE SET
+    duplicates = duplicates + 1,
+    state = CASE WHEN {_REARM} THEN 'pending' ELSE state END,
+    attempts = CASE WHEN {_REARM} THEN 0 ELSE attempts END,
+    next_attempt_at = CASE WHEN {_REARM} THEN excluded.received_at ELSE next_attempt_at END,
+    finished_at = CASE WHEN {_REARM} THEN NULL ELSE finished_at END
+RETURNING id, state, duplicates
+"""
+_PURGE_BATCH = 500
+
+
+def open_backend(url: str, options: dict[str, Any]) -> SQLiteBackend:
+    """The backend for a ``sqlite:///`` URL (see :func:`~._rules.sqlite_path`).
+
+    Options: ``synchronous`` (``"FULL"`` by default; ``"NORMAL"`` may lose the
+    last commits on power loss, never on a process crash) and ``busy_timeout``
+    (seconds to wait for another process's write lock, 10 by default).
+    """
+    options = dict(options)
+    synchronous = str(options.pop("synchronous", "FULL")).upper()
+    busy_timeout = options.pop("busy_timeout", 10.0)
+    if options:
+        msg = f"unknown SQLite inbox option(s): {', '.join(sorted(options))}"
+        raise ConfigurationError(msg)
+    if synchronous not in _SYNCHRONOUS:
+        msg = f"synchronous must be one of {', '.join(_SYNCHRONOUS)}"
+        raise ConfigurationError(msg)
+    if isinstance(busy_timeout, bool) or not isinstance(busy_timeout, (int, float)):
+        msg = "busy_timeout must be a number of seconds"
+        raise ConfigurationError(msg)
+    if not busy_timeout >= 0:
+        msg = "busy_timeout must be >= 0"
+        raise ConfigurationError(msg)
+    return SQLiteBackend(sqlite_path(url), synchronous=synchronous, busy_timeout=busy_timeout)
+
+
+def _moment(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, timezone.utc)
+
+
+def _delivery(row: tuple[Any, ...]) -> Delivery:
+    received = _moment(row[4])
+    assert received is not None  # NOT NULL column
+    return Delivery(
+        id=row[0],
+        key=row[1],
+        state=DeliveryState(row[2]),
+        event_type=row[3],
+        received_at=received,
+        attempts=row[5],
+        next_attempt_at=_moment(row[6]),
+        last_error=row[7],
+        last_traceback=row[8],
+        duplicates=row[9],
+        body=None if row[10] is None else bytes(row[10]),
+    )
+
+
+def _error(action: str, exc: BaseException) -> InboxError:
+    # sqlite3 messages name SQL and files, never a bound value (bodies are bound values).
+    return InboxError(f"SQLite inbox: {action} failed: {type(exc).__name__}: {exc}")
+
+
+def _schema_statements() -> list[str]:
+    text = resources.files("boltcall_webhooks.inbox.sql").joinpath("sqlite_schema.sql")
+    statements: list[str] = []
+    current = ""
+    for line in text.read_text(encoding="utf-8").splitlines(keepends=True):
+        if not current and (not line.strip() or line.lstrip().startswith("--")):
+            continue
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    return statements
+
+
+class _Waiter:
+    __slots__ = ("done", "error", "item", "lead", "result")
+
+    def __init__(self, item: NewDelivery) -> None:
+        self.item = item
+        self.done = threading.Event()
+        self.lead = False
+        self.result: Stored | None = None
+        self.error: BaseException | None = None
+
+
+class SQLiteBackend(Backend):
+    """Stores deliveries in one SQLite file (see the module docstring).
+
+    Attributes:
+        path: The file.
+        store_commits: Commits made by :meth:`store` in this process (tests read it
+            to see that group commit batches).
+    """
+
+    name = "sqlite"
+
+    def __init__(self, path: str, *, synchronous: str = "FULL", busy_timeout: float = 10.0):
+        self.path = path
+        self._synchronous = synchronous
+        self._busy_timeout = float(busy_timeout)
+        self.store_commits = 0
+        self._reset()
+
+    def _reset(self) -> None:
+        self._pid = os.getpid()
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._migrated = False
+        self._batch_lock = threading.Lock()
+        self._queue: list[_Waiter] = []
+        self._leading = False
+
+    def __repr__(self) -> str:
+        return f"SQLiteBackend({self.path!r}, synchronous={self._synchronous!r})"
+
+    # -- connections ---------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        if os.getpid() != self._pid:  # forked: never touch the parent's connections
+            self._reset()
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        try:
+            conn = sqlite3.connect(
+                self.path,
+                timeout=self._busy_timeout,
+                isolation_level="IMMEDIATE",  # a handler's first write begins IMMEDIATE
+                check_same_thread=False,
+                cached_statements=64,
+            )
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
+            conn.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.Error as exc:
+            raise _error("opening the database", exc) from None
+        self._local.conn = conn
+        with self._lock:
+            self._connections.append(conn)
+        if not self._migrated:
+            self.migrate()
+        return conn
+
+    @contextmanager
+    def _write(self, action: str) -> Generator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction: committed on success, else rolled back."""
+        conn = self._connect()
+        try:
+            if conn.in_transaction:
+                conn.rollback()
+            conn.execute("BEGIN IMMEDIATE")
+            yield conn
+            conn.commit()
+        except sqlite3.Error as exc:
+            self._rollback(conn)
+            raise _error(action, exc) from None
+        except BaseException:
+            self._rollback(conn)
+            raise
+
+    @staticmethod
+    def _rollback(conn: sqlite3.Connection) -> None:
+        try:
+            if conn.in_transaction:
+                conn.rollback()
+        except sqlite3.Error:
+            logger.warning("SQLite inbox: rollback failed", exc_info=True)
+
+    def _read(self, action: str, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        conn = self._connect()
+        try:
+            return conn.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise _error(action, exc) from None
+
+    def close(self) -> None:
+        """Close this process's connections (each thread reopens on next use)."""
+        if os.getpid() != self._pid:
+            self._reset()
+            return
+        with self._lock:
+            connections, self._connections = self._connections, []
+            self._local = threading.local()
+        for conn in connections:
+            try:
+                conn.close()
+            except sqlite3.Error:  # pragma: no cover - closing never fails in practice
+                logger.debug("SQLite inbox: close failed", exc_info=True)
+
+    # -- schema --------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        """Create the tables (WAL mode first), or check that the schema is this version."""
+        conn = getattr(self._local, "conn", None) if os.getpid() == self._pid else None
+        if conn is None:
+            self._migrated = True  # _connect() must not recurse into migrate()
+            try:
+                conn = self._connect()
+            finally:
+                self._migrated = False
+        try:
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                logger.warning("SQLite inbox: journal_mode is %s, not WAL", mode)
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS boltcall_inbox_schema (version INTEGER NOT NULL)"
+            )
+            row = conn.execute("SELECT max(version) FROM boltcall_inbox_schema").fetchone()
+            version = row[0] or 0
+            if version > SCHEMA_VERSION:
+                conn.rollback()
+                msg = (
+                    f"SQLite inbox: the database has schema version {version}, newer than "
+                    f"this boltcall-webhooks ({SCHEMA_VERSION}); upgrade the library"
+                )
+                raise InboxError(msg)
+            if version < SCHEMA_VERSION:
+                for statement in _schema_statements():
+                    conn.execute(statement)
+                conn.execute("DELETE FROM boltcall_inbox_schema")
+                conn.execute("INSERT INTO boltcall_inbox_schema VALUES (?)", (SCHEMA_VERSION,))
+            conn.commit()
+        except sqlite3.Error as exc:
+            self._rollback(conn)
+            raise _error("migrate", exc) from None
+        self._migrated = True
+
+    # -- store (group commit) ------------------------------------------------------
+
+    def store(self, item: NewDelivery) -> Stored:
+        """Store ``item`` (see :meth:`Backend.store`); concurrent calls share one commit."""
+        self._connect()
+        crash_point("before_insert")
+        waiter = _Waiter(item)
+        with self._batch_lock:
+            self._queue.append(waiter)
+            lead = not self._leading
+            if lead:
+                self._leading = True
+        if not lead:
+            waiter.done.wait()
+        if lead or waiter.lead:
+            with self._batch_lock:
+                batch, self._queue = self._queue, []
+            try:
+                self._commit_batch(batch)
+            finally:
+                with self._batch_lock:
+                    if self._queue:
+                        successor = self._queue[0]
+                        successor.lead = True
+                        successor.done.set()
+                    else:
+                        self._leading = False
+        if waiter.error is not None:
+            raise waiter.error
+        assert waiter.result is not None  # set by the batch's leader
+        crash_point("after_commit")
+        return waiter.result
+
+    def _commit_batch(self, batch: list[_Waiter]) -> None:
+        conn = self._connect()
+        several = len(batch) > 1
+        try:
+            if conn.in_transaction:
+                conn.rollback()
+            conn.execute("BEGIN IMMEDIATE")
+            for waiter in batch:
+                item = waiter.item
+                dead = item.error is not None
+                params = (
+                    item.key,
+                    "dead" if dead else "pending",
+                    item.event_type,
+                    item.body,
+                    item.received_at,
+                    None if dead else item.received_at,
+                    item.error,
+                    item.received_at if dead else None,
+                )
+                if several:
+                    conn.execute("SAVEPOINT boltcall_store")
+                try:
+                    row = conn.execute(_UPSERT, params).fetchone()
+                except sqlite3.Error as exc:
+                    if not several:
+                        raise
+                    conn.execute("ROLLBACK TO boltcall_store")
+                    waiter.error = _error("store", exc)
+                else:
+                    waiter.result = Stored(
+                        id=row[0], key=item.key, duplicate=row[2] > 0, state=DeliveryState(row[1])
+                    )
+                if several:
+                    conn.execute("RELEASE boltcall_store")
+            crash_point("after_insert")
+            conn.commit()
+            self.store_commits += 1
+        except BaseException as exc:
+            self._rollback(conn)
+            error = _error("store", exc) if isinstance(exc, sqlite3.Error) else exc
+            for waiter in batch:
+                waiter.result = None
+                waiter.error = error
+        finally:
+            for waiter in batch:
+                waiter.done.set()
+
+    # -- worker side ---------------------------------------------------------------
+
+    def claim(
+        self, *, worker: str, now: float, lease: float, max_attempts: int, limit: int = 1
+    ) -> list[Claim]:
+        """Lease up to ``limit`` due deliveries (see :meth:`Backend.claim`)."""
+        due = self._read(
+            "claim",
+            f"SELECT EXISTS (SELECT 1 FROM {_T} WHERE state = 'pending' AND next_attempt_at <= ?)"
+            f" OR EXISTS (SELECT 1 FROM {_T} WHERE state = 'processing'"
+            " AND lease_expires_at <= ?)",
+            (now, now),
+        )
+        if not due[0][0]:  # nothing due: no write lock taken (idle workers poll cheaply)
+            return []
+        with self._write("claim") as conn:
+            conn.execute(
+                f"UPDATE {_T} SET state = 'dead', finished_at = ?, lease_owner = NULL,"
+                " lease_expires_at = NULL, lease_token = lease_token + 1, last_traceback = NULL,"
+                " last_error = 'LeaseExpired: the worker running attempt ' || attempts ||"
+                " ' stopped renewing its lease (killed or hung); no attempts left'"
+                " WHERE state = 'processing' AND lease_expires_at <= ? AND attempts >= ?",
+                (now, now, max_attempts),
+            )
+            ids = [
+                row[0]
+                for row in conn.execute(
+                    f"SELECT id FROM {_T} WHERE state = 'processing' AND lease_expires_at <= ?"
+                    " ORDER BY lease_expires_at LIMIT ?",
+                    (now, limit),
+                )
+            ]
+            if len(ids) < limit:
+                ids += [
+                    row[0]
+                    for row in conn.execute(
+                        f"SELECT id FROM {_T} WHERE state = 'pending' AND next_attempt_at <= ?"
+                        " ORDER BY next_attempt_at, id LIMIT ?",
+                        (now, limit - len(ids)),
+                    )
+                ]
+            if not ids:
+                return []
+            marks = ",".join("?" * len(ids))
+            rows = conn.execute(
+                f"UPDATE {_T} SET state = 'processing', attempts = attempts + 1,"
+                " lease_owner = ?, lease_token = lease_token + 1, lease_expires_at = ?,"
+                f" next_attempt_at = NULL WHERE id IN ({marks})"
+                f" RETURNING {_COLUMNS}, lease_token",
+                (worker, now + lease, *ids),
+            ).fetchall()
+            done: dict[int, set[str]] = {}
+            for delivery_id, handler in conn.execute(
+                f"SELECT delivery_id, handler FROM {_RUNS} WHERE delivery_id IN ({marks})", ids
+            ):
+                done.setdefault(delivery_id, set()).add(handler)
+        rows.sort(key=lambda row: ids.index(row[0]))
+        return [
+            Claim(
+                delivery=_delivery(row), token=row[-1], succeeded=frozenset(done.get(row[0], ()))
+            )
+            for row in rows
+        ]
+
+    def renew(self, delivery_id: int, token: int, *, now: float, lease: float) -> bool:
+        """Extend the lease if ``token`` still holds it."""
+        with self._write("renew") as conn:
+            cursor = conn.execute(
+                f"UPDATE {_T} SET lease_expires_at = ? WHERE id = ? AND lease_token = ?"
+                " AND state = 'processing'",
+                (now + lease, delivery_id, token),
+            )
+            return cursor.rowcount == 1
+
+    @staticmethod
+    def _holds(conn: sqlite3.Connection, claim: Claim) -> bool:
+        row = conn.execute(
+            f"SELECT lease_token, state FROM {_T} WHERE id = ?", (claim.delivery.id,)
+        ).fetchone()
+        return row is not None and row[0] == claim.token and row[1] == "processing"
+
+    def complete_handler(
+        self,
+        claim: Claim,
+        handler: str,
+        run: Callable[[Any], None],
+        *,
+        now: float,
+        last: bool = False,
+    ) -> None:
+        """Run a handler and mark its success in one fenced transaction."""
+        conn = self._connect()
+        self._rollback(conn)
+        try:
+            run(conn)
+        except BaseException:
+            self._rollback(conn)
+            raise
+        try:
+            if not conn.in_transaction:  # the handler wrote nothing
+                conn.execute("BEGIN IMMEDIATE")
+            if not self._holds(conn, claim):
+                conn.rollback()
+                msg = f"lease on delivery {claim.delivery.id} lost; handler {handler!r} undone"
+                raise LeaseLostError(msg)
+            conn.execute(
+                f"INSERT INTO {_RUNS} (delivery_id, handler, succeeded_at, attempt)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (claim.delivery.id, handler, now, claim.delivery.attempts),
+            )
+            if last:
+                self._mark_done(conn, claim, now)
+            conn.commit()
+        except sqlite3.Error as exc:
+            self._rollback(conn)
+            raise _error("marking a handler's success", exc) from None
+        except BaseException:
+            self._rollback(conn)
+            raise
+
+    @staticmethod
+    def _mark_done(conn: sqlite3.Connection, claim: Claim, now: float) -> int:
+        return conn.execute(
+            f"UPDATE {_T} SET state = 'done', finished_at = ?, lease_owner = NULL,"
+            " lease_expires_at = NULL, next_attempt_at = NULL"
+            " WHERE id = ? AND lease_token = ? AND state = 'processing'",
+            (now, claim.delivery.id, claim.token),
+        ).rowcount
+
+    def finish(self, claim: Claim, *, now: float) -> bool:
+        """Mark the delivery done if the token holds."""
+        with self._write("finish") as conn:
+            return self._mark_done(conn, claim, now) == 1
+
+    def fail(
+        self,
+        claim: Claim,
+        *,
+        now: float,
+        error: str,
+        traceback: str,
+        next_attempt_at: float | None,
+    ) -> bool:
+        """Record a failed attempt (retry at ``next_attempt_at``, or dead) if the token holds."""
+        dead = next_attempt_at is None
+        with self._write("fail") as conn:
+            return (
+                conn.execute(
+                    f"UPDATE {_T} SET state = ?, next_attempt_at = ?, finished_at = ?,"
+                    " last_error = ?, last_traceback = ?, lease_owner = NULL,"
+                    " lease_expires_at = NULL"
+                    " WHERE id = ? AND lease_token = ? AND state = 'processing'",
+                    (
+                        "dead" if dead else "pending",
+                        next_attempt_at,
+                        now if dead else None,
+                        error,
+                        traceback,
+                        claim.delivery.id,
+                        claim.token,
+                    ),
+                ).rowcount
+                == 1
+            )
+
+    def release(self, claim: Claim, *, now: float) -> bool:
+        """Give back a claimed delivery that was not run."""
+        with self._write("release") as conn:
+            return (
+                conn.execute(
+                    f"UPDATE {_T} SET state = 'pending', next_attempt_at = ?,"
+                    " attempts = max(attempts - 1, 0), lease_owner = NULL,"
+                    " lease_expires_at = NULL"
+                    " WHERE id = ? AND lease_token = ? AND state = 'processing'",
+                    (now, claim.delivery.id, claim.token),
+                ).rowcount
+                == 1
+            )
+
+    # -- reading and repair --------------------------------------------------------
+
+    def get(self, delivery_id: int) -> Delivery | None:
+        """The delivery with this id, or ``None``."""
+        rows = self._read("get", f"SELECT {_COLUMNS} FROM {_T} WHERE id = ?", (delivery_id,))
+        return _delivery(rows[0]) if rows else None
+
+    def list(
+        self, *, state: DeliveryState | None, event_type: str | None, limit: int
+    ) -> list[Delivery]:
+        """Deliveries, newest first."""
+        where: list[str] = []
+        params: list[Any] = []
+        if state is not None:
+            where.append("state = ?")
+            params.append(str(state))
+        if event_type is not None:
+            where.append("event_type = ?")
+            params.append(event_type)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        rows = self._read(
+            "list",
+            f"SELECT {_COLUMNS} FROM {_T}{clause} ORDER BY id DESC LIMIT ?",
+            (*params, limit),
+        )
+        return [_delivery(row) for row in rows]
+
+    def stats(self) -> dict[str, int]:
+        """A count per state, zeros included."""
+        counts = {state.value: 0 for state in DeliveryState}
+        for state, count in self._read(
+            "stats", f"SELECT state, count(*) FROM {_T} GROUP BY state"
+        ):
+            counts[state] = count
+        return counts
+
+    def replay(self, delivery_id: int, *, now: float) -> Delivery:
+        """Back to pending with every handler to run again."""
+        with self._write("replay") as conn:
+            row = conn.execute(
+                f"SELECT body IS NULL FROM {_T} WHERE id = ?", (delivery_id,)
+            ).fetchone()
+            if row is None:
+                msg = f"no delivery with id {delivery_id}"
+                raise DeliveryNotFoundError(msg)
+            if row[0]:
+                msg = f"delivery {delivery_id} has no body any more (purged); it cannot run"
+                raise InboxError(msg)
+            conn.execute(f"DELETE FROM {_RUNS} WHERE delivery_id = ?", (delivery_id,))
+            result = conn.execute(
+                f"UPDATE {_T} SET state = 'pending', attempts = 0, next_attempt_at = ?,"
+                " finished_at = NULL, lease_owner = NULL, lease_expires_at = NULL,"
+                f" lease_token = lease_token + 1 WHERE id = ? RETURNING {_COLUMNS}",
+                (now, delivery_id),
+            ).fetchone()
+        return _delivery(result)
+
+    def replay_dead(self, *, now: float) -> int:
+        """Replay every dead delivery that has a body."""
+        with self._write("replay_dead") as conn:
+            conn.execute(
+                f"DELETE FROM {_RUNS} WHERE delivery_id IN"
+                f" (SELECT id FROM {_T} WHERE state = 'dead' AND body IS NOT NULL)"
+            )
+            return conn.execute(
+                f"UPDATE {_T} SET state = 'pending', attempts = 0, next_attempt_at = ?,"
+                " finished_at = NULL, lease_token = lease_token + 1"
+                " WHERE state = 'dead' AND body IS NOT NULL",
+                (now,),
+            ).rowcount
+
+    def purge(self, *, bodies_before: float, keys_before: float) -> int:
+        """Remove old done bodies (keys stay), then delete rows past ``keys_before``."""
+        bodies_before = max(bodies_before, keys_before)  # a deleted row loses its body too
+        removed = 0
+        while True:
+            with self._write("purge") as conn:
+                count = conn.execute(
+                    f"UPDATE {_T} SET body = NULL, purged = 1 WHERE id IN (SELECT id FROM {_T}"
+                    " WHERE state = 'done' AND finished_at < ? AND body IS NOT NULL LIMIT ?)",
+                    (bodies_before, _PURGE_BATCH),
+                ).rowcount
+            removed += count
+            crash_point("during_purge")
+            if count < _PURGE_BATCH:
+                break
+        while True:
+            with self._write("purge") as conn:
+                count = conn.execute(
+                    f"DELETE FROM {_T} WHERE id IN (SELECT id FROM {_T}"
+                    " WHERE state = 'done' AND finished_at < ? LIMIT ?)",
+                    (keys_before, _PURGE_BATCH),
+                ).rowcount
+            if count < _PURGE_BATCH:
+                break
+        return removed
