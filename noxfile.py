@@ -3,6 +3,11 @@
 Every session installs the package from this checkout into a fresh virtual
 environment (not an editable install), so the tests exercise the package as
 users install it.
+
+The long reports (``bench``, ``bench_adapters``, ``fuzz``, ``timing``, ``load``)
+run their short versions by default, in ``nox`` as in CI; ``--full`` after
+``--`` selects the long run: ``nox -s fuzz -- --full``. A supported Python that
+is not installed is an error, never downloaded.
 """
 
 from __future__ import annotations
@@ -19,13 +24,14 @@ ROOT = pathlib.Path(__file__).parent
 PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 PYTHONS = nox.project.python_versions(PYPROJECT)
 LATEST = PYTHONS[-1]
-QUICK = os.environ.get("CI") == "true" or os.environ.get("BOLTCALL_QUICK") == "1"
+FULL_FLAG = "--full"
 
 nox.needs_version = ">=2024.3.2"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.error_on_missing_interpreters = True
 nox.options.reuse_venv = "no"
-# What CI runs (`nox` with no arguments); long checks run their short versions there.
+# What CI runs (`nox` with no arguments); long checks run their short versions unless
+# `-- --full` is given.
 nox.options.sessions = [
     "tests",
     "lint",
@@ -61,6 +67,12 @@ TEST_DEPS = ["pytest>=8", "hypothesis>=6.100"]
 
 def _install_package(session: nox.Session, extras: str = "") -> None:
     session.install(f".{extras}")
+
+
+def _run_length(session: nox.Session) -> tuple[bool, list[str]]:
+    """Whether ``--full`` is in the posargs (a long session's long run), and the other posargs."""
+    args = list(session.posargs)
+    return FULL_FLAG in args, [arg for arg in args if arg != FULL_FLAG]
 
 
 @nox.session(python=PYTHONS)
@@ -106,13 +118,14 @@ def typing(session: nox.Session) -> None:
 
 @nox.session(python=LATEST)
 def bench(session: nox.Session) -> None:
-    """Benchmarks against the HMAC floor and the peers (quick mode in CI: BOLTCALL_QUICK=1)."""
+    """Benchmarks against the HMAC floor and the peers (short; ``-- --full`` for the long run)."""
     _install_package(session)
     session.install(
         "stripe", "standardwebhooks", "svix", "slack_sdk", "gidgethub", "typing-extensions"
     )
-    args = ["--quick"] if QUICK else []
-    session.run("python", "tests/bench/bench_core.py", *args, *session.posargs)
+    full, posargs = _run_length(session)
+    args = [] if full else ["--quick"]
+    session.run("python", "tests/bench/bench_core.py", *args, *posargs)
 
 
 ADAPTER_DEPS = {
@@ -204,21 +217,23 @@ def servers(session: nox.Session) -> None:
 
 @nox.session(python=LATEST)
 def fuzz(session: nox.Session) -> None:
-    """atheris fuzzing of header parsing, construct_event, parse_event and forgeries (~4 min).
+    """atheris fuzzing of header parsing, construct_event, parse_event and forgeries (~30 s).
 
     Prints executions and coverage per harness; fails only if a harness crashes.
-    CI (QUICK) runs ~30 s. atheris ships wheels for 3.11-3.13 but none for 3.10
-    (building it needs clang's libFuzzer), hence one Python. Budget in seconds:
+    By default (and in CI) ~30 s; ``nox -s fuzz -- --full`` is the ~4 min run.
+    atheris ships wheels for 3.11-3.13 but none for 3.10 (building it needs
+    clang's libFuzzer), hence one Python. Any budget in seconds:
     ``nox -s fuzz -- --total-seconds 600``.
     """
     _install_package(session)
     session.install("atheris>=2.3", "coverage>=7")
-    budget = ["--total-seconds", "32"] if QUICK else []
+    full, posargs = _run_length(session)
+    budget = [] if full else ["--total-seconds", "32"]
     session.run(
         "python",
         "tests/fuzz/run_fuzz.py",
         *budget,
-        *session.posargs,
+        *posargs,
         env={"BOLTCALL_EXPECT_INSTALLED": "1"},
     )
 
@@ -227,11 +242,13 @@ def fuzz(session: nox.Session) -> None:
 def timing(session: nox.Session) -> None:
     """Timing-leak report: dudect-style Welch t-tests on verification time (a report, never fails).
 
-    A few minutes; CI (QUICK) runs the short version (~20-40 s).
+    The short version (~20-40 s) by default and in CI; ``-- --full`` for the
+    full report (a few minutes).
     """
     _install_package(session)
-    args = ["--quick"] if QUICK else []
-    session.run("python", "tests/timing/timing_check.py", *args, *session.posargs)
+    full, posargs = _run_length(session)
+    args = [] if full else ["--quick"]
+    session.run("python", "tests/timing/timing_check.py", *args, *posargs)
 
 
 DOCS_DEPS = ["sphinx>=8.1", "furo>=2024.8.6", "myst-parser>=4"]
@@ -274,13 +291,14 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python=LATEST)
 def bench_adapters(session: nox.Session) -> None:
-    """Per-request overhead of each adapter against a bare route, in-process (quick in CI)."""
+    """Per-request overhead of each adapter against a bare route, in-process (``-- --full``)."""
     _install_package(session, "[flask,django,starlette]")
     session.install("flask", "django", "starlette", "fastapi")
-    args = ["--quick"] if QUICK else []
-    session.run("python", "tests/bench/bench_adapters_wsgi.py", *args, *session.posargs)
+    full, posargs = _run_length(session)
+    args = [] if full else ["--quick"]
+    session.run("python", "tests/bench/bench_adapters_wsgi.py", *args, *posargs)
     if (ROOT / "tests" / "bench" / "bench_adapters_asgi.py").exists():
-        session.run("python", "tests/bench/bench_adapters_asgi.py", *args, *session.posargs)
+        session.run("python", "tests/bench/bench_adapters_asgi.py", *args, *posargs)
 
 
 @nox.session(python=LATEST)
@@ -293,10 +311,11 @@ def load(session: nox.Session) -> None:
     Fails if a genuine event is lost or handled twice, a refused one reaches
     the handler, a status is wrong, the server logs an exception or its memory
     grows; prints requests/s and server CPU per request of the webhook route
-    next to a bare route of the same app. ~55k requests per example (a few
-    minutes); CI (QUICK) runs ~7k per example (under a minute). A positive
-    control runs first: the same checks against a receiver that never verifies
-    must fail. ``nox -s load -- --target starlette --json out.json``.
+    next to a bare route of the same app. By default (and in CI) ~7k requests
+    per example (under a minute); ``nox -s load -- --full`` sends ~55k per
+    example (a few minutes). A positive control runs first: the same checks
+    against a receiver that never verifies must fail.
+    ``nox -s load -- --full --target starlette --json out.json``.
     """
     _install_package(session, "[flask,starlette]")
     session.install("gunicorn", "uvicorn", "httptools", "uvloop", "fastapi", "aiohttp")
@@ -304,5 +323,6 @@ def load(session: nox.Session) -> None:
     # Positive control first (a few seconds): the checks must catch a receiver that skips
     # verification.
     session.run("python", "tests/load/run_load.py", "--control", env=env)
-    args = ["--quick"] if QUICK else []
-    session.run("python", "tests/load/run_load.py", *args, *session.posargs, env=env)
+    full, posargs = _run_length(session)
+    args = [] if full else ["--quick"]
+    session.run("python", "tests/load/run_load.py", *args, *posargs, env=env)

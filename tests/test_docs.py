@@ -25,18 +25,27 @@ reason given. The ``docs`` nox session installs all of them and sets
 from __future__ import annotations
 
 import ast
+import concurrent.futures
+import contextlib
+import http.client
+import http.server
 import importlib.util
 import json
+import logging
 import os
 import pathlib
 import re
+import sqlite3
 import subprocess
 import sys
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import pytest
 
-from boltcall_webhooks import parse_event
+from boltcall_webhooks import SIGNATURE_HEADER, parse_event, sign
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -262,6 +271,113 @@ def test_json_blocks_are_valid_and_envelopes_parse_strictly(block: Block) -> Non
     if isinstance(value, dict) and {"event", "timestamp", "data"} <= value.keys():
         event = parse_event(block.source, strict=True)
         assert event.type == value["event"]
+
+
+# docs/answer-fast.md: the SQLite receiver under a threaded server ---------------------------
+
+ANSWER_FAST = ROOT / "docs" / "answer-fast.md"
+DELIVERIES = 40
+CLIENTS = 8
+
+
+def _answer_fast_receiver(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, Any]:
+    """Run the page's receiver block (the one defining ``receive``) in a fresh namespace."""
+    monkeypatch.chdir(tmp_path)  # the page's database file lands here
+    monkeypatch.setenv("BOLTCALL_WEBHOOK_SECRET", EXAMPLE_SECRET)
+    (block,) = [b for b in _runnable(ANSWER_FAST) if "def receive(" in b.source]
+    namespace: dict[str, Any] = {"__name__": "docs_answer_fast"}
+    padded = "\n" * (block.line - 1) + block.source
+    exec(compile(padded, str(ANSWER_FAST), "exec"), namespace)
+    return namespace
+
+
+@contextlib.contextmanager
+def _threaded_server(receive: Callable[[bytes, dict[str, str]], int]) -> Iterator[int]:
+    """Serve ``receive`` on 127.0.0.1 with a thread per request, like ``flask run``."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            status = receive(body, dict(self.headers.items()))
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            del format, args
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=TIMEOUT_SECONDS)
+
+
+def _post(port: int, body: bytes) -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT_SECONDS)
+    try:
+        headers = {SIGNATURE_HEADER: sign(body, EXAMPLE_SECRET)}
+        connection.request("POST", "/webhooks/boltcall", body=body, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    finally:
+        connection.close()
+
+
+def test_answer_fast_sqlite_receiver_stores_every_delivery_under_a_threaded_server(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The page's receiver, served by a thread per request: every delivery is 200 and stored.
+
+    A single ``sqlite3`` connection shared across threads fails here with
+    ``ProgrammingError`` (500 on every delivery), which the page's first
+    version did.
+    """
+    namespace = _answer_fast_receiver(tmp_path, monkeypatch)
+    bodies = [
+        json.dumps(
+            {
+                "event": "new_lead",
+                "timestamp": "2025-03-20T09:17:22Z",
+                "data": {"id": f"lead_{number}"},
+            }
+        ).encode()
+        for number in range(DELIVERIES)
+    ]
+    with (
+        caplog.at_level(logging.WARNING),
+        _threaded_server(namespace["receive"]) as port,
+        concurrent.futures.ThreadPoolExecutor(CLIENTS) as pool,
+    ):
+        statuses = list(pool.map(lambda body: _post(port, body), bodies + bodies[:5]))
+    assert statuses == [200] * (DELIVERIES + 5)
+    assert caplog.records == []
+    with contextlib.closing(sqlite3.connect(tmp_path / "webhooks.sqlite3")) as db:
+        stored = {row[0] for row in db.execute("SELECT body FROM inbox")}
+    assert stored == set(bodies)  # each once, re-sends included
+
+
+def test_answer_fast_sqlite_receiver_logs_a_store_failure_and_answers_500(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A delivery that cannot be stored is a 500 (so it can be re-sent) and an ERROR record."""
+    namespace = _answer_fast_receiver(tmp_path, monkeypatch)
+    namespace["DATABASE"] = str(tmp_path)  # a directory: sqlite3 cannot open it
+    body = b'{"event":"new_lead","timestamp":"2025-03-20T09:17:22Z","data":{"id":"lead_1"}}'
+    with caplog.at_level(logging.ERROR), _threaded_server(namespace["receive"]) as port:
+        assert _post(port, body) == 500
+    (record,) = caplog.records
+    assert record.levelno == logging.ERROR
+    assert "not stored" in record.getMessage()
+    assert record.exc_info is not None
+    assert issubclass(record.exc_info[0], sqlite3.Error)  # type: ignore[arg-type]
 
 
 def test_every_page_is_collected() -> None:
