@@ -2,6 +2,9 @@
 
 Pick one entry point per webhook URL::
 
+    # 0. the ready view: verifies, then runs a Router's handlers
+    path("webhooks/boltcall/", BoltcallWebhookView.as_view(router=router))
+
     # 1. class-based view (CSRF-exempt, login not required, POST only)
     class BoltcallWebhook(BoltcallWebhookView):
         def handle_event(self, request, event):
@@ -50,6 +53,14 @@ except ImportError as _missing:  # pragma: no cover - exercised only without Dja
     )
     raise ImportError(msg) from _missing
 
+from boltcall_webhooks._endpoint import (
+    HANDLER_FAILED,
+    JSON_CONTENT_TYPE,
+    RECEIVED_BODY,
+    check_target,
+    log_failures,
+    unsupported_inbox,
+)
 from boltcall_webhooks._errors import ConfigurationError, PayloadTooLargeError, WebhookError
 from boltcall_webhooks._http import (
     CLIENT_DISCONNECTED,
@@ -59,6 +70,7 @@ from boltcall_webhooks._http import (
     parse_content_length,
     rejection_for,
 )
+from boltcall_webhooks._router import DispatchError, Router
 from boltcall_webhooks._signing import SIGNATURE_HEADER
 
 if TYPE_CHECKING:
@@ -245,18 +257,82 @@ class BoltcallWebhookMixin(_ViewBase):
 
 
 class BoltcallWebhookView(BoltcallWebhookMixin, View):
-    """A ready webhook view: implement ``handle_event(self, request, event)``.
+    """A ready webhook view: ``as_view(router=router)``, or implement ``handle_event``.
 
-    ``handle_event`` may be a plain or an ``async def`` method (the view is
-    async when it is). It returns an ``HttpResponse``, or ``None`` for an empty
-    200. An exception it raises is Django's usual 500, never a 401.
+    With ``as_view(router=router)`` (and ``handle_event`` not overridden) each
+    verified event goes to the :class:`~boltcall_webhooks.Router`: 200
+    ``{"received": true}`` once every handler returned, 500 ``{"error":
+    "Handler failed"}`` when one raised (the others still run; one ERROR record
+    with the traceback per failed handler, on the ``boltcall_webhooks``
+    logger). The view is sync (``router.dispatch``: ``async def`` handlers run
+    to completion in the request); ``as_view(router=router, boltcall_async=True)``
+    makes it async for ASGI (``router.dispatch_async``: sync handlers run in a
+    worker thread, never blocking the event loop). ``boltcall_secrets=`` and
+    ``boltcall_options=`` work as for any subclass.
+
+    Otherwise subclass it and implement ``handle_event(self, request, event)``,
+    a plain or an ``async def`` method (the view is async when it is). It
+    returns an ``HttpResponse``, or ``None`` for an empty 200. An exception it
+    raises is Django's usual 500, never a 401.
+
+    Attributes:
+        router: The router whose handlers run (``as_view(router=...)``).
+        inbox: Reserved for the inbox (store the delivery, then answer);
+            exactly one of ``router`` and ``inbox``.
+        boltcall_async: With ``router``: serve it as an async view.
     """
 
     http_method_names: ClassVar[list[str]] = ["post"]  # type: ignore[misc]
+    router: ClassVar[Router | None] = None
+    inbox: ClassVar[object] = None
+    boltcall_async: ClassVar[bool] = False
+
+    @classonlymethod
+    def as_view(cls, **initkwargs: Any) -> Callable[..., HttpResponseBase]:  # noqa: N805
+        """Build the view: ``router=`` (or ``inbox=``) when ``handle_event`` is not overridden.
+
+        Raises:
+            TypeError: ``router=``/``inbox=`` with an overridden ``handle_event``,
+                both of them, neither of them without ``handle_event``, or a
+                ``router`` that is not a ``Router``.
+            ConfigurationError: ``inbox=`` (not available yet), or unusable secrets.
+        """
+        router = initkwargs.get("router", cls.router)
+        inbox = initkwargs.get("inbox", cls.inbox)
+        if _implements_handle_event(cls):
+            if router is not None or inbox is not None:
+                msg = (
+                    f"{cls.__name__} implements handle_event: it handles events itself; "
+                    "pass router= or inbox= to BoltcallWebhookView.as_view() instead."
+                )
+                raise TypeError(msg)
+            return super().as_view(**initkwargs)
+        if router is None and inbox is None:
+            msg = (
+                f"{cls.__name__}.as_view() needs router= or inbox=, or a subclass that "
+                "implements handle_event(self, request, event)."
+            )
+            raise TypeError(msg)
+        check_target(router, inbox)
+        if inbox is not None:
+            _check_inbox(inbox)
+        view_class = cls
+        asynchronous = bool(initkwargs.get("boltcall_async", cls.boltcall_async))
+        if asynchronous != cls.boltcall_async:
+            # Django reads view_is_async from the class: one subclass per choice.
+            view_class = type(
+                cls.__name__,
+                (cls,),
+                {"boltcall_async": asynchronous, "__module__": cls.__module__},
+            )
+        as_view = super(BoltcallWebhookView, view_class).as_view
+        return as_view(**initkwargs)
 
     @classproperty
     def view_is_async(cls) -> bool:  # noqa: N805
-        """Whether ``handle_event`` is a coroutine function."""
+        """Whether ``handle_event`` is a coroutine function (ready view: ``boltcall_async``)."""
+        if not _implements_handle_event(cast("type[BoltcallWebhookView]", cls)):
+            return cls.boltcall_async
         return iscoroutinefunction(cls.handle_event)
 
     def handle_event(
@@ -267,7 +343,13 @@ class BoltcallWebhookView(BoltcallWebhookMixin, View):
         raise NotImplementedError(msg)
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        """Call ``handle_event`` with the verified event."""
+        """Run the router's handlers, or call ``handle_event``, with the verified event."""
+        if self.router is not None:
+            if self.view_is_async:
+                return self._dispatch_async(self.router, self.event)  # type: ignore[return-value]
+            return _dispatch(self.router, self.event)
+        if self.inbox is not None:
+            return self._store(request)
         result = self.handle_event(request, self.event)
         if result is None:
             return HttpResponse()
@@ -278,6 +360,38 @@ class BoltcallWebhookView(BoltcallWebhookMixin, View):
     async def _finish(self, pending: Awaitable[HttpResponseBase | None]) -> HttpResponseBase:
         result = await pending
         return HttpResponse() if result is None else result
+
+    async def _dispatch_async(self, router: Router, event: Event) -> HttpResponse:
+        try:
+            await router.dispatch_async(event)
+        except DispatchError as error:
+            log_failures(error, event)
+            return _respond(HANDLER_FAILED)
+        return HttpResponse(RECEIVED_BODY, content_type=JSON_CONTENT_TYPE)
+
+    def _store(self, request: HttpRequest) -> HttpResponseBase:
+        """The ``inbox=`` branch: store the verified body, then answer."""
+        unsupported_inbox()
+
+
+def _dispatch(router: Router, event: Event) -> HttpResponse:
+    """Run every handler for the event in the request (sync view)."""
+    try:
+        router.dispatch(event)
+    except DispatchError as error:
+        log_failures(error, event)
+        return _respond(HANDLER_FAILED)
+    return HttpResponse(RECEIVED_BODY, content_type=JSON_CONTENT_TYPE)
+
+
+def _implements_handle_event(cls: type[BoltcallWebhookView]) -> bool:
+    handle_event: object = cls.handle_event
+    return handle_event is not cast("object", BoltcallWebhookView.handle_event)
+
+
+def _check_inbox(inbox: object) -> None:
+    """Refuse an unusable ``inbox=`` when the view is built."""
+    unsupported_inbox()
 
 
 # --------------------------------------------------------------------------- middleware

@@ -1,6 +1,12 @@
-"""Flask adapter: a route decorator that verifies Boltcall webhooks.
+"""Flask adapter: a ready webhook view, and a route decorator that verifies Boltcall webhooks.
 
-Usage::
+The shortest way: a :class:`~boltcall_webhooks.Router` behind a ready view::
+
+    app.add_url_rule(
+        "/webhooks/boltcall", view_func=webhook_view(router=router), methods=["POST"]
+    )
+
+Your own view, with the decorator::
 
     from boltcall_webhooks.flask import verify_webhook
 
@@ -45,6 +51,14 @@ except ImportError as _missing:  # pragma: no cover - exercised only without Fla
     )
     raise ImportError(msg) from _missing
 
+from boltcall_webhooks._endpoint import (
+    HANDLER_FAILED,
+    JSON_CONTENT_TYPE,
+    RECEIVED_BODY,
+    check_target,
+    log_failures,
+    unsupported_inbox,
+)
 from boltcall_webhooks._errors import PayloadTooLargeError, WebhookError
 from boltcall_webhooks._http import (
     CLIENT_DISCONNECTED,
@@ -54,6 +68,7 @@ from boltcall_webhooks._http import (
     parse_content_length,
     rejection_for,
 )
+from boltcall_webhooks._router import DispatchError
 from boltcall_webhooks._signing import SIGNATURE_HEADER
 
 if TYPE_CHECKING:
@@ -62,10 +77,11 @@ if TYPE_CHECKING:
     from werkzeug.wrappers import Response
 
     from boltcall_webhooks._events import Event
+    from boltcall_webhooks._router import Router
     from boltcall_webhooks._secrets import Secrets
     from boltcall_webhooks._verifier import Verifier
 
-__all__ = ["CONFIG_KEY", "verify_webhook"]
+__all__ = ["CONFIG_KEY", "verify_webhook", "webhook_view"]
 
 CONFIG_KEY = "BOLTCALL_WEBHOOK_SECRET"
 """The ``app.config`` key read when the decorator is given no secrets."""
@@ -259,3 +275,84 @@ def _check_accepts_event(view: View) -> None:
     name = getattr(view, "__qualname__", repr(view))
     msg = f"{name} must accept an 'event' keyword argument to use @verify_webhook."
     raise TypeError(msg)
+
+
+# --------------------------------------------------------------------------- ready view
+
+
+def webhook_view(
+    *,
+    router: Router | None = None,
+    inbox: object = None,
+    secrets: Secrets | None = None,
+    **options: Any,
+) -> Callable[..., Response]:
+    """Build a ready view that verifies each delivery and runs the router's handlers.
+
+    ::
+
+        app.add_url_rule(
+            "/webhooks/boltcall", view_func=webhook_view(router=router), methods=["POST"]
+        )
+
+    Verification is the decorator's (:func:`verify_webhook`): the same
+    statuses, secrets lookup and options. A verified event goes to
+    ``router.dispatch``; ``async def`` handlers are run to completion in the
+    request. Answers: 200 ``{"received": true}`` once every handler returned;
+    500 ``{"error": "Handler failed"}`` when one raised (the others still run;
+    one ERROR record with the traceback per failed handler, on the
+    ``boltcall_webhooks`` logger); the refusals of :func:`verify_webhook`
+    otherwise. The view's endpoint name is ``boltcall_webhook_view``: pass
+    ``endpoint=`` to ``add_url_rule`` to register a second one.
+
+    Args:
+        router: The :class:`~boltcall_webhooks.Router` whose handlers run.
+        inbox: Reserved for the inbox (store the delivery, then answer);
+            exactly one of ``router`` and ``inbox``.
+        secrets: As for :func:`verify_webhook` (``None``: ``app.config``, then
+            the environment, at request time).
+        **options: ``max_body_size``, ``tolerance``, ``strict``, ``clock``.
+
+    Returns:
+        The view function.
+
+    Raises:
+        TypeError: Both or neither of ``router`` and ``inbox``, a ``router``
+            that is not a ``Router``, or an unknown option.
+        ConfigurationError: The ``secrets`` given are unusable, or ``inbox=``
+            (not available yet).
+    """
+    check_target(router, inbox)
+    source = VerifierSource(secrets, options, _configured_secrets)
+    if inbox is not None:
+        return _inbox_view(inbox, source)
+    return _router_view(cast("Router", router), source)
+
+
+def _router_view(router: Router, source: VerifierSource) -> Callable[..., Response]:
+    def boltcall_webhook_view(**_url_values: object) -> Response:
+        req = cast("Request", request._get_current_object())  # type: ignore[attr-defined]
+        outcome = _verify(req, source)
+        if isinstance(outcome, Rejection):
+            return _respond(outcome)
+        g.boltcall_event = outcome
+        try:
+            router.dispatch(outcome)
+        except DispatchError as error:
+            log_failures(error, outcome)
+            return _respond(HANDLER_FAILED)
+        return _received()
+
+    return boltcall_webhook_view
+
+
+def _inbox_view(inbox: object, source: VerifierSource) -> Callable[..., Response]:
+    """The ``inbox=`` branch: store the verified body, then answer."""
+    unsupported_inbox()
+
+
+def _received() -> Response:
+    response: Response = current_app.response_class(
+        RECEIVED_BODY, status=200, content_type=JSON_CONTENT_TYPE
+    )
+    return response

@@ -23,8 +23,16 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Collection, Mapping, MutableMapping
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
+from boltcall_webhooks._endpoint import (
+    HANDLER_FAILED,
+    JSON_CONTENT_TYPE,
+    RECEIVED_BODY,
+    check_target,
+    log_failures,
+    unsupported_inbox,
+)
 from boltcall_webhooks._errors import (
     ConfigurationError,
     InvalidSignatureError,
@@ -41,6 +49,7 @@ from boltcall_webhooks._http import (
     rejection_for,
 )
 from boltcall_webhooks._paths import INVALID_PATH, PathGuard, PathVerdict
+from boltcall_webhooks._router import DispatchError
 from boltcall_webhooks._signing import SIGNATURE_HEADER
 from boltcall_webhooks._verifier import DEFAULT_MAX_BODY_SIZE, Clock
 
@@ -49,11 +58,13 @@ if TYPE_CHECKING:
 
     from starlette.exceptions import HTTPException
     from starlette.requests import Request
+    from starlette.responses import Response
 
+    from boltcall_webhooks._router import Router
     from boltcall_webhooks._secrets import Secrets
     from boltcall_webhooks._verifier import Verifier
 
-__all__ = ["STATE_KEY", "BoltcallWebhookMiddleware", "verified_event"]
+__all__ = ["STATE_KEY", "BoltcallWebhookMiddleware", "verified_event", "webhook_endpoint"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -152,24 +163,13 @@ class BoltcallWebhookMiddleware:
         if verdict is PathVerdict.REFUSE:
             await _send_rejection(send, INVALID_PATH)
             return
-        if scope.get("method") != "POST":
-            await _send_rejection(send, METHOD_NOT_ALLOWED)
+        outcome = await _verify_scope(scope, receive, self._source)
+        if outcome is None:
+            return  # the client left: nobody to answer
+        if isinstance(outcome, Rejection):
+            await _send_rejection(send, outcome)
             return
-        try:
-            verifier = self._source.get()
-            length, signature = _read_headers(scope)
-            if length is not None:
-                verifier.check_size(length)  # 413 before a byte of the body is read
-            body = await _receive_body(receive, verifier)
-            if body is None:
-                return  # the client left: nobody to answer
-            event = verifier.construct_event(body, signature)
-        except WebhookError as exc:
-            await _send_rejection(send, rejection_for(exc))
-            return
-        except _Refused as refused:
-            await _send_rejection(send, refused.rejection)
-            return
+        event, body = outcome
         state = scope.get("state")
         if state is None:
             state = scope["state"] = {}
@@ -284,6 +284,32 @@ def verified_event(
         return_annotation=Event,
     )
     return boltcall_event
+
+
+async def _verify_scope(
+    scope: Scope, receive: Receive, source: VerifierSource
+) -> tuple[Event, bytes] | Rejection | None:
+    """The middleware's check: the event and its body, the refusal, or ``None`` if the client left.
+
+    Shared by :class:`BoltcallWebhookMiddleware` and :func:`webhook_endpoint`:
+    method, ``Content-Length`` (413 before a byte of the body is read), the
+    body read from ``receive`` (capped), then the signature and the envelope.
+    """
+    if scope.get("method") != "POST":
+        return METHOD_NOT_ALLOWED
+    try:
+        verifier = source.get()
+        length, signature = _read_headers(scope)
+        if length is not None:
+            verifier.check_size(length)  # 413 before a byte of the body is read
+        body = await _receive_body(receive, verifier)
+        if body is None:
+            return None
+        return verifier.construct_event(body, signature), body
+    except WebhookError as exc:
+        return rejection_for(exc)
+    except _Refused as refused:
+        return refused.rejection
 
 
 class _Refused(Exception):  # noqa: N818 - internal control flow, never escapes
@@ -430,3 +456,122 @@ def _framework() -> tuple[type[Request], type[HTTPException], type[Exception]]:
     else:
         exception_class = FastAPIHTTPException  # its handler answers {"detail": ...}
     return Request, exception_class, ClientDisconnect
+
+
+# --------------------------------------------------------------------------- ready endpoint
+
+
+def webhook_endpoint(
+    *,
+    router: Router | None = None,
+    inbox: object = None,
+    secrets: Secrets | None = None,
+    **options: Any,
+) -> Callable[[Request], Awaitable[Response]]:
+    """Build a ready endpoint that verifies each delivery and runs the router's handlers.
+
+    In Starlette, ``Route("/webhooks/boltcall", webhook_endpoint(router=router),
+    methods=["POST"])``; in FastAPI, ``app.add_api_route("/webhooks/boltcall",
+    webhook_endpoint(router=router), methods=["POST"])``.
+
+    Verification is the middleware's (:class:`BoltcallWebhookMiddleware`): the
+    same statuses and ``{"error": ...}`` bodies, secrets lookup and options;
+    behind that middleware, its event is used as is (verified once). A
+    verified event goes to ``await router.dispatch_async(event)``: ``async def``
+    handlers are awaited, plain ones run in a worker thread, so the event loop
+    never blocks. Answers: 200 ``{"received": true}`` once every handler
+    returned; 500 ``{"error": "Handler failed"}`` when one raised (the others
+    still run; one ERROR record with the traceback per failed handler, on the
+    ``boltcall_webhooks`` logger).
+
+    Args:
+        router: The :class:`~boltcall_webhooks.Router` whose handlers run.
+        inbox: Reserved for the inbox (store the delivery, then answer);
+            exactly one of ``router`` and ``inbox``.
+        secrets: One secret, several, or a mapping ``event type -> secret(s)``;
+            ``None`` reads ``BOLTCALL_WEBHOOK_SECRET`` at the first request.
+        **options: ``max_body_size`` (default 1 MiB), ``tolerance``, ``strict``, ``clock``.
+
+    Returns:
+        ``async def endpoint(request) -> Response``.
+
+    Raises:
+        ImportError: Starlette is not installed.
+        TypeError: Both or neither of ``router`` and ``inbox``, a ``router``
+            that is not a ``Router``, or an unknown option.
+        ConfigurationError: An explicit ``secrets``/option is invalid, or
+            ``inbox=`` (not available yet).
+    """
+    check_target(router, inbox)
+    source = VerifierSource(secrets, options)
+    if inbox is not None:
+        return _inbox_endpoint(inbox, source)
+    return _router_endpoint(cast("Router", router), source)
+
+
+def _router_endpoint(
+    router: Router, source: VerifierSource
+) -> Callable[[Request], Awaitable[Response]]:
+    request_class, response_class = _endpoint_classes()
+
+    def answer(rejection: Rejection) -> Response:
+        return response_class(
+            rejection.body,
+            status_code=rejection.status,
+            headers=dict(rejection.headers),
+            media_type=rejection.content_type,
+        )
+
+    async def boltcall_webhook_endpoint(request: Request) -> Response:
+        scope = request.scope
+        state = scope.get("state")
+        known = state.get(STATE_KEY) if state else None
+        if isinstance(known, Event):
+            event: Event = known  # verified by the middleware
+        else:
+            outcome = await _verify_scope(scope, request.receive, source)
+            if outcome is None:
+                return answer(CLIENT_DISCONNECTED)  # nobody listens; Starlette needs a response
+            if isinstance(outcome, Rejection):
+                return answer(outcome)
+            event = outcome[0]
+        try:
+            await router.dispatch_async(event)
+        except DispatchError as error:
+            log_failures(error, event)
+            return answer(HANDLER_FAILED)
+        return response_class(RECEIVED_BODY, media_type=JSON_CONTENT_TYPE)
+
+    _declare_request(boltcall_webhook_endpoint, request_class, response_class)
+    return boltcall_webhook_endpoint
+
+
+def _inbox_endpoint(
+    inbox: object, source: VerifierSource
+) -> Callable[[Request], Awaitable[Response]]:
+    """The ``inbox=`` branch: store the verified body, then answer."""
+    unsupported_inbox()
+
+
+def _endpoint_classes() -> tuple[type[Request], type[Response]]:
+    try:
+        from starlette.requests import Request
+        from starlette.responses import Response
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        msg = f"webhook_endpoint() needs Starlette (or FastAPI): {_INSTALL_HINT}"
+        raise ImportError(msg) from exc
+    return Request, Response
+
+
+def _declare_request(
+    endpoint: Callable[..., object], request_class: type[Request], response_class: type[Response]
+) -> None:
+    """Let FastAPI see the ``Request`` parameter (this module imports Starlette lazily)."""
+    endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter(
+                "request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=request_class
+            )
+        ],
+        return_annotation=response_class,
+    )
