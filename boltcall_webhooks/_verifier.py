@@ -198,6 +198,8 @@ def _check_header_arguments(headers: object, body: object) -> None:
     Raises:
         TypeError: ``headers`` is not a mapping (for example the body passed first).
     """
+    headers_type: str = type(headers).__name__
+    body_type: str = type(body).__name__
     if (
         not isinstance(headers, (bytes, bytearray, memoryview, str))
         and callable(getattr(headers, "get", None))
@@ -207,13 +209,13 @@ def _check_header_arguments(headers: object, body: object) -> None:
     if isinstance(headers, (bytes, bytearray, memoryview, str)) and hasattr(body, "items"):
         msg = (
             "construct_event_from_headers(headers, body) takes the headers first, then the "
-            f"body: the arguments are swapped (got {type(headers).__name__} as headers and "
-            f"{type(body).__name__} as body)."
+            f"body: the arguments are swapped (got {headers_type} as headers and "
+            f"{body_type} as body)."
         )
     else:
         msg = (
             "construct_event_from_headers(headers, body): headers must be a mapping of "
-            f"header names to values (request.headers); got {type(headers).__name__}. "
+            f"header names to values (request.headers); got {headers_type}. "
             "The raw body, as bytes, comes second."
         )
     raise TypeError(msg)
