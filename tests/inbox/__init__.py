@@ -1,0 +1,1 @@
+"""Tests of the durable inbox: one contract class run against every backend."""
