@@ -45,14 +45,50 @@ def _raw_char(draw: st.DrawFn, char: str) -> str:
     return encoded
 
 
+def _encoded(text: str) -> str:
+    """``text`` as a request target, encoding only what cannot be sent as is."""
+    return "".join(char if char in _SAFE else percent(char) for char in text)
+
+
 @st.composite
-def spellings(draw: st.DrawFn, path: str, *, invisible: bool = True) -> str:
-    """A raw request target that spells ``path`` (a ``/``-separated absolute path).
+def _one_change(draw: st.DrawFn, path: str, *, invisible: bool) -> str:
+    """``path`` with one small change: where a bypass is likeliest (the router is strict)."""
+    changes = ["slash", "double", "dot", "param", "case", "encode"]
+    if invisible:
+        changes += ["trailer", "trailer", "trailer", "insert"]
+    change = draw(st.sampled_from(changes))
+    if change == "trailer":
+        return _encoded(path + draw(st.sampled_from(TRAILERS[1:])))
+    if change == "insert":
+        position = draw(st.integers(1, len(path)))
+        return _encoded(path[:position] + draw(st.sampled_from(INVISIBLE)) + path[position:])
+    if change == "case":
+        position = draw(st.integers(1, len(path) - 1))
+        return path[:position] + path[position].swapcase() + path[position + 1 :]
+    if change == "encode":
+        position = draw(st.integers(1, len(path) - 1))
+        encoded = percent(path[position], lower=draw(st.booleans()))
+        return path[:position] + encoded + path[position + 1 :]
+    suffix = {"slash": "/", "double": "//", "dot": "/.", "param": ";x"}[change]
+    return path + suffix
+
+
+def spellings(path: str, *, invisible: bool = True) -> st.SearchStrategy[str]:
+    """Raw request targets that spell ``path`` (a ``/``-separated absolute path).
+
+    Half of them change one thing (a trailing ``%0A``...), the others mix many.
 
     Args:
         path: The guarded path, such as ``"/webhooks/boltcall"``.
         invisible: Whether control and invisible characters may be added.
     """
+    return st.one_of(
+        _one_change(path, invisible=invisible), _many_changes(path, invisible=invisible)
+    )
+
+
+@st.composite
+def _many_changes(draw: st.DrawFn, path: str, *, invisible: bool) -> str:
     pieces: list[str] = []
     for segment in path.strip("/").split("/"):
         for junk in draw(st.lists(st.sampled_from(["", ".", "..pair"]), max_size=2)):
