@@ -1,4 +1,4 @@
-"""A FastAPI app that receives Boltcall webhooks through a dependency.
+"""A FastAPI app that receives Boltcall webhooks.
 
 Run it::
 
@@ -9,8 +9,10 @@ then send it a signed sample::
 
     boltcall-webhooks send http://127.0.0.1:8000/webhooks/boltcall --event call_completed
 
-Refusals follow FastAPI's convention: ``401 {"detail": "Invalid signature"}``,
-413, 400 and 500 (no secret configured). The route declares no body model:
+Two ways in: the ready endpoint runs a router's handlers (the shortest;
+refusals are ``{"error": ...}``), or a route of your own takes the verified
+event from a dependency (refusals follow FastAPI's convention,
+``401 {"detail": "Invalid signature"}``). Neither route declares a body model:
 FastAPI would parse it before the signature is checked.
 """
 
@@ -22,26 +24,40 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI
 
-from boltcall_webhooks import CallCompletedEvent, Event, NewLeadEvent
-from boltcall_webhooks.starlette import verified_event
+from boltcall_webhooks import CallCompletedEvent, Event, NewLeadEvent, Router
+from boltcall_webhooks.starlette import verified_event, webhook_endpoint
 
 logger = logging.getLogger(__name__)
 
+router = Router()
+
+
+@router.on(NewLeadEvent)
+async def add_lead(event: NewLeadEvent) -> None:
+    """Runs for every new lead (a plain def would run in a worker thread)."""
+    logger.info("New lead %s from %s", event.data.id, event.data.source)
+
+
+@router.on(CallCompletedEvent)
+async def log_call(event: CallCompletedEvent) -> None:
+    """Runs for every completed call."""
+    logger.info("Call %s lasted %s s", event.data.id, event.data.duration_seconds)
+
+
 app = FastAPI(title="Boltcall webhook receiver")
 
-# Built once; with no argument it reads BOLTCALL_WEBHOOK_SECRET at the first request.
+# 1. The ready endpoint: verifies, runs the handlers, answers {"received": true}.
+app.add_api_route("/webhooks/boltcall", webhook_endpoint(router=router), methods=["POST"])
+
+# 2. Your own route, with the verified event from a dependency. Built once; with
+# no argument it reads BOLTCALL_WEBHOOK_SECRET at the first request.
 BoltcallEvent = Annotated[Event, Depends(verified_event())]
 
 
-@app.post("/webhooks/boltcall")
+@app.post("/webhooks/boltcall-dependency")
 async def boltcall_webhook(event: BoltcallEvent) -> dict[str, object]:
-    """Handle one verified event; answer fast (Boltcall does not retry)."""
-    if isinstance(event, NewLeadEvent):
-        logger.info("New lead %s from %s", event.data.id, event.data.source)
-    elif isinstance(event, CallCompletedEvent):
-        logger.info("Call %s lasted %s s", event.data.id, event.data.duration_seconds)
-    else:
-        logger.info("Received %s", event.type)
+    """Handle one verified event and echo it."""
+    logger.info("Received %s", event.type)
     return {"received": event.type, "id": event.raw["data"].get("id")}
 
 

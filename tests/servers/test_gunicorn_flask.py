@@ -1,4 +1,7 @@
-"""examples/flask_app.py under gunicorn on 127.0.0.1, driven by a real HTTP client."""
+"""examples/flask_app.py (its decorated view) under gunicorn on 127.0.0.1, driven by HTTP.
+
+The example's ready view (``webhook_view``) is tested in test_router_endpoints.py.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ pytestmark = pytest.mark.servers
 def url() -> Iterator[str]:
     env = {SECRET_ENV_VAR: deliveries.SECRET}
     with run_gunicorn("examples.flask_app:app", env=env) as base:
-        yield f"{base}/webhooks/boltcall"
+        yield f"{base}/webhooks/boltcall-decorator"
 
 
 def test_genuine_delivery_reaches_the_view(url: str) -> None:

@@ -22,7 +22,8 @@ from .uvicorn_util import run_uvicorn
 pytestmark = pytest.mark.servers
 
 PROJECT = ROOT / "examples" / "django_project"
-PATHS = ["/webhooks/boltcall/", "/webhooks/boltcall-mw/", "/webhooks/boltcall-async/"]
+# The ready views (BoltcallWebhookView.as_view(router=...)): test_router_endpoints.py.
+PATHS = ["/webhooks/boltcall-view/", "/webhooks/boltcall-mw/", "/webhooks/boltcall-async/"]
 SERVER_ENV = {
     SECRET_ENV_VAR: deliveries.SECRET,
     "DJANGO_SETTINGS_MODULE": "boltcall_demo.settings",

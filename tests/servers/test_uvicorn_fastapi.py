@@ -24,7 +24,7 @@ from .uvicorn_util import run_uvicorn
 
 pytestmark = pytest.mark.servers
 
-PATH = "/webhooks/boltcall"
+PATH = "/webhooks/boltcall-dependency"  # the ready endpoint: test_router_endpoints.py
 TIMEOUT = deliveries.TIMEOUT
 
 

@@ -21,7 +21,7 @@ from .uvicorn_util import run_uvicorn
 
 pytestmark = pytest.mark.servers
 
-PATH = "/webhooks/boltcall"
+PATH = "/webhooks/boltcall-middleware"  # the ready endpoint: test_router_endpoints.py
 
 
 @pytest.fixture(scope="module")

@@ -26,5 +26,5 @@ MIDDLEWARE = [
 # the adapter read the BOLTCALL_WEBHOOK_SECRET environment variable itself;
 # with neither, every webhook is refused with a 500 (never accepted).
 BOLTCALL_WEBHOOK_SECRET = os.environ.get("BOLTCALL_WEBHOOK_SECRET")
-# Paths verified by BoltcallWebhookMiddleware (the other two views verify themselves).
+# Paths verified by BoltcallWebhookMiddleware (the other views verify themselves).
 BOLTCALL_WEBHOOK_PATHS = ["/webhooks/boltcall-mw/"]

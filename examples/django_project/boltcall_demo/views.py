@@ -1,11 +1,28 @@
-"""Three ways to receive a verified Boltcall event; each echoes what it got."""
+"""Ways to receive a verified Boltcall event: the ready view with a router, or your own views."""
 
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from boltcall_webhooks import Event, NewLeadEvent
+from boltcall_webhooks import CallCompletedEvent, Event, NewLeadEvent, Router
 from boltcall_webhooks.django import BoltcallWebhookView, verify_webhook
+
+# The shortest way: handlers on a router, served by BoltcallWebhookView.as_view(router=router)
+# (see urls.py); it answers {"received": true} once every handler returned.
+router = Router()
+
+
+@router.on(NewLeadEvent)
+def add_lead(event: NewLeadEvent) -> None:
+    """Runs for every new lead, e.g. to create it in your CRM."""
+
+
+@router.on(CallCompletedEvent)
+async def log_call(event: CallCompletedEvent) -> None:
+    """An async handler works in the sync view too (run to completion)."""
+
+
+# Your own views, when you want to build the answer yourself; each echoes what it got.
 
 
 def _echo(event: Event, via: str) -> JsonResponse:

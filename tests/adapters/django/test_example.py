@@ -98,10 +98,21 @@ def test_manage_py_check_passes() -> None:
     assert result.returncode == 0, result.stderr.decode()
 
 
+@pytest.mark.parametrize("path", ["/webhooks/boltcall/", "/webhooks/boltcall-async-router/"])
+def test_runserver_ready_views_run_the_router(runserver: int, path: str) -> None:
+    """The ready views (sync and async) answer {"received": true} and refuse a forgery."""
+    for event_type in ["new_lead", "call_completed", "lead_updated"]:
+        body = envelope(event_type)
+        assert _post(runserver, path, body, signed_headers(body)) == (200, {"received": True})
+    body = envelope("new_lead")
+    status, error = _post(runserver, path, body, signed_headers(body, "whsec_forger"))
+    assert (status, error) == (401, {"error": "Invalid signature"})
+
+
 @pytest.mark.parametrize(
     ("path", "via"),
     [
-        ("/webhooks/boltcall/", "view"),
+        ("/webhooks/boltcall-view/", "view"),
         ("/webhooks/boltcall-mw/", "middleware"),
         ("/webhooks/boltcall-async/", "async"),
     ],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 import pathlib
 import subprocess
 import sys
@@ -20,7 +21,12 @@ from ..contract import OTHER_SECRET, SECRET, envelope, signed_headers  # noqa: T
 from ._apps import ClientHarness
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[3] / "examples"
-PATH = "/webhooks/boltcall"
+PATH = "/webhooks/boltcall"  # the ready endpoint, webhook_endpoint(router=router)
+# The second way in each example: its own endpoint behind the middleware / the dependency.
+OWN_PATH = {
+    "starlette_app": "/webhooks/boltcall-middleware",
+    "fastapi_app": "/webhooks/boltcall-dependency",
+}
 
 
 def load(name: str) -> ModuleType:
@@ -34,41 +40,75 @@ def load(name: str) -> ModuleType:
 
 
 @pytest.fixture(params=["starlette_app", "fastapi_app"])
-def example(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Any:
+def name(request: pytest.FixtureRequest) -> str:
+    """The example's module name."""
+    return str(request.param)
+
+
+@pytest.fixture
+def module(name: str) -> ModuleType:
+    """The example, loaded from its file."""
+    return load(name)
+
+
+@pytest.fixture
+def example(module: ModuleType, monkeypatch: pytest.MonkeyPatch) -> Any:
     """Each example's client, with the secret in the environment as in a deployment."""
     monkeypatch.setenv(SECRET_ENV_VAR, SECRET)
-    return ClientHarness(load(request.param).app, []).client
+    return ClientHarness(module.app, []).client
 
 
-def test_example_accepts_a_genuine_event(example: Any) -> None:
-    """A signed delivery reaches the example's handler, which echoes the event."""
+def test_example_router_runs_its_handlers(
+    example: Any, module: ModuleType, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The ready endpoint runs the example's async handlers: 200 {"received": true}."""
+    with caplog.at_level(logging.INFO, logger=module.logger.name):
+        for event_type in ["new_lead", "call_completed", "lead_updated"]:
+            body = envelope(event_type, {"id": f"{event_type}_9", "duration_seconds": 61})
+            reply = example.post(PATH, content=body, headers=signed_headers(body))
+            assert (reply.status_code, reply.json()) == (200, {"received": True})
+    assert [r.getMessage() for r in caplog.records] == [
+        "New lead new_lead_9 from None",
+        "Call call_completed_9 lasted 61 s",
+    ]  # lead_updated: no handler in the example, still a 200
+
+
+def test_example_accepts_a_genuine_event(example: Any, name: str) -> None:
+    """On the second route, a signed delivery reaches the example's own endpoint (an echo)."""
     body = envelope("call_completed", {"id": "c_42", "duration_seconds": 61})
-    reply = example.post(PATH, content=body, headers=signed_headers(body))
+    reply = example.post(OWN_PATH[name], content=body, headers=signed_headers(body))
     assert reply.status_code == 200
     assert reply.json()["received"] == "call_completed"
     assert reply.json()["id"] == "c_42"
 
 
 @pytest.mark.parametrize("event_type", ["new_lead", "missed_call", "lead_updated"])
-def test_example_handles_every_branch(example: Any, event_type: str) -> None:
-    """Known and unknown event types all get a 200 from the example."""
+def test_example_handles_every_branch(example: Any, name: str, event_type: str) -> None:
+    """Known and unknown event types all get a 200 from the example, on both routes."""
     body = envelope(event_type)
-    reply = example.post(PATH, content=body, headers=signed_headers(body))
+    reply = example.post(OWN_PATH[name], content=body, headers=signed_headers(body))
     assert reply.json()["received"] == event_type
+    assert example.post(PATH, content=body, headers=signed_headers(body)).status_code == 200
 
 
-def test_example_refuses_a_forged_event(example: Any) -> None:
+@pytest.mark.parametrize("route", ["router", "own"])
+def test_example_refuses_a_forged_event(example: Any, name: str, route: str) -> None:
     """A delivery signed with another secret gets 401."""
+    path = PATH if route == "router" else OWN_PATH[name]
     body = envelope("new_lead")
-    reply = example.post(PATH, content=body, headers=signed_headers(body, OTHER_SECRET))
+    reply = example.post(path, content=body, headers=signed_headers(body, OTHER_SECRET))
     assert reply.status_code == 401
 
 
-def test_example_without_secret_is_500(example: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("route", ["router", "own"])
+def test_example_without_secret_is_500(
+    example: Any, name: str, route: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """With no secret configured the example answers 500, never accepting."""
+    path = PATH if route == "router" else OWN_PATH[name]
     monkeypatch.delenv(SECRET_ENV_VAR)
     body = envelope("new_lead")
-    assert example.post(PATH, content=body, headers=signed_headers(body)).status_code == 500
+    assert example.post(path, content=body, headers=signed_headers(body)).status_code == 500
 
 
 @pytest.mark.parametrize("name", ["starlette_app", "fastapi_app"])
