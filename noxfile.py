@@ -204,7 +204,8 @@ def matrix(session: nox.Session, python: str, framework: str, requirement: str) 
 def servers(session: nox.Session) -> None:
     """Real servers on 127.0.0.1: gunicorn for Flask and Django, uvicorn for the ASGI apps."""
     _install_package(session, "[flask,django,starlette]")
-    session.install("fastapi", "httpx", "gunicorn", "uvicorn", *TEST_DEPS)
+    # httptools: uvicorn's other HTTP parser (tests run with h11 and with httptools).
+    session.install("fastapi", "httpx", "gunicorn", "uvicorn", "httptools", *TEST_DEPS)
     session.run(
         "pytest",
         "tests/servers",

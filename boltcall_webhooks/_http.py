@@ -14,6 +14,7 @@ PayloadError                   400     ``{"error": "Invalid payload"}``
 ConfigurationError             500     ``{"error": "Webhook receiver misconfigured"}``
 (method other than POST)       405     ``{"error": "Method not allowed"}``
 (body cut short by the client) 400     ``{"error": "Client disconnected"}``
+(body the server cannot read)  400     ``{"error": "Invalid body"}``
 =============================  ======  ==============================
 """
 
@@ -22,7 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, cast
 
@@ -44,11 +45,16 @@ if TYPE_CHECKING:
 __all__ = [
     "BAD_CONTENT_LENGTH",
     "CLIENT_DISCONNECTED",
+    "INVALID_BODY",
     "METHOD_NOT_ALLOWED",
     "Rejection",
+    "ServerInput",
+    "UnreadableBodyError",
     "VerifierSource",
     "parse_content_length",
     "rejection_for",
+    "rejection_for_unreadable",
+    "unreadable_body",
 ]
 
 logger = logging.getLogger("boltcall_webhooks")
@@ -92,6 +98,8 @@ BAD_CONTENT_LENGTH: Final = Rejection(400, "Invalid Content-Length")
 """The answer to a ``Content-Length`` header that is not a plain number."""
 CLIENT_DISCONNECTED: Final = Rejection(400, "Client disconnected")
 """The answer (if the client still listens) to a body cut short: nothing to verify."""
+INVALID_BODY: Final = Rejection(400, "Invalid body")
+"""The answer to a body the server failed to read (a malformed chunked encoding...)."""
 _HUGE: Final = 10**18  # any longer number is over every cap; int() of 4300+ digits raises
 
 
@@ -116,6 +124,93 @@ def rejection_for(error: WebhookError) -> Rejection:
     if isinstance(error, PayloadError):
         return _BAD_PAYLOAD
     return _MISCONFIGURED  # pragma: no cover - every WebhookError is handled above
+
+
+class UnreadableBodyError(Exception):
+    """The server's input stream raised while the body was read: the request's fault.
+
+    Raised by :class:`ServerInput` (or :func:`unreadable_body`) with the
+    server's exception chained as ``__cause__``; adapters answer it with
+    :data:`INVALID_BODY` through :func:`rejection_for_unreadable`. The message
+    names the exception type only: a server's message may quote the body.
+    """
+
+
+# Errors of the call itself, not of the request: a wrong argument is a bug in
+# the code reading the stream, and a full memory is the process's state.
+_NOT_THE_REQUESTS_FAULT: Final = (TypeError, MemoryError)
+
+
+def unreadable_body(error: Exception) -> UnreadableBodyError | None:
+    """Classify an exception raised by a server's input stream.
+
+    ``OSError`` (the client left: gunicorn's ``NoMoreData``, a reset) is not
+    converted (the adapters answer it with :data:`CLIENT_DISCONNECTED`), nor
+    are ``TypeError`` and ``MemoryError`` (a bug or the process's state, not the
+    request). Anything else the server raises while reading (gunicorn's
+    ``InvalidChunkSize``, ``ChunkMissingTerminator``, ``InvalidChunkExtension``;
+    cheroot's ``ValueError``) is the client's.
+
+    Returns:
+        The error to raise from the server's one (``raise ... from error``), or
+        ``None`` when ``error`` must propagate unchanged.
+    """
+    if isinstance(error, (OSError, *_NOT_THE_REQUESTS_FAULT)):
+        return None
+    kind = type(error)
+    return UnreadableBodyError(
+        f"The server could not read the request body ({kind.__module__}.{kind.__qualname__})."
+    )
+
+
+def rejection_for_unreadable(error: UnreadableBodyError) -> Rejection:
+    """Log an unreadable body on one line (no traceback, no body) and answer 400."""
+    logger.info("Webhook request refused: %s: %s", type(error).__name__, error)
+    return INVALID_BODY
+
+
+class ServerInput:
+    """A WSGI input stream whose read errors become :class:`UnreadableBodyError`.
+
+    Wraps only the server's own stream (``wsgi.input``), so an error from the
+    adapter's or the framework's code is never mistaken for the client's.
+    Offers the WSGI input methods: ``read``, ``readline``, ``readlines`` and
+    iteration.
+    """
+
+    __slots__ = ("_stream",)
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def read(self, *size: int | None) -> bytes:
+        """Read from the server's stream (same arguments)."""
+        data: bytes = self._call(self._stream.read, *size)
+        return data
+
+    def readline(self, *size: int | None) -> bytes:
+        """Read a line from the server's stream (same arguments)."""
+        line: bytes = self._call(self._stream.readline, *size)
+        return line
+
+    def readlines(self, *hint: int | None) -> list[bytes]:
+        """Read the remaining lines from the server's stream (same arguments)."""
+        lines: list[bytes] = self._call(self._stream.readlines, *hint)
+        return lines
+
+    def __iter__(self) -> Iterator[bytes]:
+        while line := self.readline():
+            yield line
+
+    @staticmethod
+    def _call(method: Callable[..., Any], *args: int | None) -> Any:
+        try:
+            return method(*args)
+        except Exception as error:
+            unreadable = unreadable_body(error)
+            if unreadable is None:
+                raise
+            raise unreadable from error
 
 
 def parse_content_length(value: str | None) -> int | Rejection | None:

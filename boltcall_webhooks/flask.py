@@ -28,6 +28,7 @@ what                                    status
 missing, malformed or wrong signature   401
 body larger than ``max_body_size``      413
 signed body that is not an envelope     400
+body the server cannot read             400 (``Invalid body``)
 method other than ``POST``              405
 no secret configured                    500 (logged)
 ======================================  ======
@@ -64,9 +65,12 @@ from boltcall_webhooks._http import (
     CLIENT_DISCONNECTED,
     METHOD_NOT_ALLOWED,
     Rejection,
+    ServerInput,
+    UnreadableBodyError,
     VerifierSource,
     parse_content_length,
     rejection_for,
+    rejection_for_unreadable,
 )
 from boltcall_webhooks._router import DispatchError
 from boltcall_webhooks._signing import SIGNATURE_HEADER
@@ -176,6 +180,10 @@ def _verify(req: Request, source: VerifierSource) -> Event | Rejection:
         return verifier.construct_event(body, req.environ.get(_SIGNATURE_KEY))
     except WebhookError as error:
         return rejection_for(error)
+    except UnreadableBodyError as error:
+        # The server's stream refused the body (gunicorn's InvalidChunkSize for a
+        # malformed chunked encoding...): the client's fault, answered 400.
+        return rejection_for_unreadable(error)
     except (OSError, ClientDisconnected):
         # The client left or cut its body short (a reset; gunicorn's NoMoreData
         # for a chunked body that ends early): there is nothing to verify.
@@ -195,9 +203,13 @@ def _read_body(req: Request, verifier: Verifier) -> bytes | Rejection:
     with ``get_data(cache=True)``, so the view can call ``request.get_data()``
     again and get the same bytes. Without ``Content-Length``, a body that
     reaches Flask's ``MAX_CONTENT_LENGTH`` is refused too (Werkzeug truncates
-    streamed bodies there).
+    streamed bodies there). The server's stream is wrapped first, so that any
+    error it raises while reading (other than ``OSError``) is an
+    :class:`UnreadableBodyError`.
     """
     environ = req.environ
+    if environ.get("wsgi.input") is not None:
+        environ["wsgi.input"] = ServerInput(environ["wsgi.input"])
     length = parse_content_length(environ.get("CONTENT_LENGTH"))
     if isinstance(length, Rejection):
         return length

@@ -70,12 +70,13 @@ def run_gunicorn(
     startup_timeout: float = 30.0,
     stop_timeout: float = 10.0,
     max_seconds: float = 120.0,
+    log_path: str | os.PathLike[str] | None = None,
 ) -> Iterator[str]:
     """Serve the WSGI app ``app`` ("module:attribute") with gunicorn; yield its base URL.
 
     One sync worker unless ``args`` says otherwise; ready once a worker answers
-    HTTP. See :func:`server_process.run_server_process` for ``env``, ``cwd``
-    and the time limits.
+    HTTP. ``log_path`` keeps the server's output so a test can check it. See
+    :func:`server_process.run_server_process` for ``env``, ``cwd`` and the time limits.
 
     Raises:
         GunicornError: The server exited or did not answer in time (with its output).
@@ -99,5 +100,6 @@ def run_gunicorn(
         startup_timeout=startup_timeout,
         stop_timeout=stop_timeout,
         max_seconds=max_seconds,
+        log_path=log_path,
     ) as url:
         yield url
