@@ -344,8 +344,8 @@ def _check_fresh(timestamp: datetime, window: timedelta, clock: Clock | None) ->
         raise StaleEventError(msg, timestamp=timestamp, now=now, tolerance=window)
     if -age > window:
         msg = (
-            f"The event timestamp {timestamp.isoformat()} is {_describe_duration(-age)} ahead "
-            f"of this server's time, more than the tolerance of {_describe_duration(window)}; "
+            f"The event timestamp {timestamp.isoformat()} is {_describe_duration(-age)} in "
+            f"the future, more than the tolerance of {_describe_duration(window)}; "
             "check this server's clock."
         )
         raise StaleEventError(msg, timestamp=timestamp, now=now, tolerance=window)

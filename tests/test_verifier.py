@@ -150,7 +150,7 @@ class TestTolerance:
         """An event from too far in the future says so (clock skew hint)."""
         body = envelope()
         now = STAMP - timedelta(minutes=10)
-        with pytest.raises(StaleEventError, match="ahead of this server.s time"):
+        with pytest.raises(StaleEventError, match="10 minutes in the future"):
             construct_event(
                 body,
                 sign(body, SECRET),
@@ -168,8 +168,8 @@ class TestTolerance:
             (timedelta(seconds=301), "5 minutes 1 second old"),
             (timedelta(seconds=1), "1 second old"),
             (timedelta(milliseconds=250), "0.25 seconds old"),
-            (-timedelta(minutes=5), "5 minutes ahead of this server's time"),
-            (-timedelta(days=2, hours=5), "2 days 5 hours ahead of this server's time"),
+            (-timedelta(minutes=5), "5 minutes in the future"),
+            (-timedelta(days=2, hours=5), "2 days 5 hours in the future"),
         ],
     )
     def test_messages_say_the_age_in_days_hours_minutes(self, age: timedelta, words: str) -> None:
