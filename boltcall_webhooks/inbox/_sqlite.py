@@ -21,6 +21,7 @@ import logging
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Callable, Generator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -134,6 +135,22 @@ def _schema_statements() -> list[str]:
     return statements
 
 
+class _Holder:
+    """Owns one thread's connection; collected (and the connection closed) with the thread."""
+
+    __slots__ = ("__weakref__", "conn")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+
+def _close_quietly(conn: sqlite3.Connection) -> None:
+    try:
+        conn.close()
+    except sqlite3.Error:  # pragma: no cover - closing never fails in practice
+        logger.debug("SQLite inbox: close failed", exc_info=True)
+
+
 class _Waiter:
     __slots__ = ("done", "error", "item", "lead", "result")
 
@@ -166,7 +183,9 @@ class SQLiteBackend(Backend):
     def _reset(self) -> None:
         self._pid = os.getpid()
         self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
+        # One finalizer per connection: it closes the connection when its thread ends
+        # (the thread-local holder is dropped), on close(), or at garbage collection.
+        self._closers: set[weakref.finalize[Any, Any]] = set()
         self._lock = threading.Lock()
         self._migrated = False
         self._batch_lock = threading.Lock()
@@ -181,9 +200,10 @@ class SQLiteBackend(Backend):
     def _connect(self) -> sqlite3.Connection:
         if os.getpid() != self._pid:  # forked: never touch the parent's connections
             self._reset()
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None:
-            return conn
+        holder: _Holder | None = getattr(self._local, "holder", None)
+        if holder is not None:
+            return holder.conn
+        conn = None
         try:
             conn = sqlite3.connect(
                 self.path,
@@ -195,10 +215,15 @@ class SQLiteBackend(Backend):
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
             conn.execute("PRAGMA foreign_keys=ON")
         except sqlite3.Error as exc:
+            if conn is not None:
+                _close_quietly(conn)
             raise _error("opening the database", exc) from None
-        self._local.conn = conn
+        holder = _Holder(conn)
+        self._local.holder = holder
+        closer = weakref.finalize(holder, _close_quietly, conn)
         with self._lock:
-            self._connections.append(conn)
+            self._closers = {c for c in self._closers if c.alive}
+            self._closers.add(closer)
         if not self._migrated:
             self.migrate()
         return conn
@@ -241,19 +266,17 @@ class SQLiteBackend(Backend):
             self._reset()
             return
         with self._lock:
-            connections, self._connections = self._connections, []
+            closers, self._closers = self._closers, set()
             self._local = threading.local()
-        for conn in connections:
-            try:
-                conn.close()
-            except sqlite3.Error:  # pragma: no cover - closing never fails in practice
-                logger.debug("SQLite inbox: close failed", exc_info=True)
+        for closer in closers:
+            closer()
 
     # -- schema --------------------------------------------------------------------
 
     def migrate(self) -> None:
         """Create the tables (WAL mode first), or check that the schema is this version."""
-        conn = getattr(self._local, "conn", None) if os.getpid() == self._pid else None
+        holder = getattr(self._local, "holder", None) if os.getpid() == self._pid else None
+        conn = None if holder is None else holder.conn
         if conn is None:
             self._migrated = True  # _connect() must not recurse into migrate()
             try:
