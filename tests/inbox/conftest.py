@@ -11,7 +11,10 @@ import pytest
 from boltcall_webhooks.inbox import Inbox
 from boltcall_webhooks.testing import FixedClock
 
+from .postgres_setup import postgres_backend
 from .support import BACKENDS, Setup
+
+BACKENDS.setdefault("postgresql", postgres_backend)  # tests/inbox/postgres_setup.py
 
 
 @pytest.fixture(params=sorted(BACKENDS))

@@ -1,0 +1,940 @@
+"""The PostgreSQL inbox backend (``pip install "boltcall-webhooks[postgres]"``).
+
+Many web servers and many workers on many machines share one database. What it
+does, and why:
+
+- ``store`` is ONE statement in autocommit mode, so one round trip and one
+  transaction: ``INSERT ... ON CONFLICT (key) DO UPDATE ... RETURNING`` (a duplicate
+  counted, a ``dead`` delivery re-armed), with ``pg_notify`` in its ``RETURNING``
+  list so that the notification is sent by that same transaction, at its commit.
+  The commit is as durable as the server's ``synchronous_commit`` makes it (``on``,
+  PostgreSQL's default: flushed to the WAL, and to a synchronous standby if one is
+  configured, before the 200). PostgreSQL groups concurrent commits itself.
+- Workers claim with ``FOR UPDATE SKIP LOCKED`` (no two workers see one row, no
+  worker waits for another's lock) in one statement that also bumps the fencing
+  token and returns the handlers already done. Every later write names that token.
+- ``wait_for_work`` returns on a ``NOTIFY`` from any process: one listening
+  connection per process, polling as the fallback when it is down.
+- A connection pool (``psycopg_pool``) with bounded waits: ``timeout`` for a
+  connection (server unreachable or restarting: :class:`InboxError` after it),
+  ``connect_timeout`` for each attempt, ``statement_timeout`` on the server,
+  TCP keepalives for a server that vanished. A connection found dead (a backend
+  terminated, a server restart) is replaced, and an idempotent statement is
+  retried once on a fresh connection.
+- The async path (``store_async``) uses psycopg's own async connections, one
+  :class:`~psycopg_pool.AsyncConnectionPool` per event loop: no thread per request.
+
+URL: ``postgresql://user:password@host:port/dbname?schema=NAME`` plus any libpq
+parameter (``sslmode=require``...). ``schema`` (``boltcall`` by default) holds the
+tables; ``migrate()`` creates it. Passwords never reach a repr, a log or an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import math
+import os
+import re
+import threading
+import weakref
+from collections.abc import Callable
+from datetime import datetime, timezone
+from importlib import resources
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+import psycopg
+import psycopg_pool
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.pq import TransactionStatus
+from typing_extensions import LiteralString
+
+from boltcall_webhooks._delivery import Delivery, DeliveryState
+from boltcall_webhooks._errors import ConfigurationError
+from boltcall_webhooks.inbox._backend import (
+    Backend,
+    Claim,
+    DeliveryNotFoundError,
+    LeaseLostError,
+    NewDelivery,
+    Stored,
+)
+from boltcall_webhooks.inbox._crash import crash_point
+from boltcall_webhooks.inbox._rules import InboxError, redact_url
+
+__all__ = ["DEFAULT_SCHEMA", "SCHEMA_VERSION", "PostgresBackend", "open_backend"]
+
+logger = logging.getLogger("boltcall_webhooks.inbox")
+
+SCHEMA_VERSION = 1
+#: The schema the tables live in when the URL has no ``?schema=``.
+DEFAULT_SCHEMA = "boltcall"
+_SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,47}")
+_T = TypeVar("_T")
+
+_COLUMNS = (
+    "d.id, d.key, d.state, d.event_type, d.received_at, d.attempts, d.next_attempt_at,"
+    " d.last_error, d.last_traceback, d.duplicates, d.body"
+)
+_REARM = "d.state = 'dead' AND d.event_type IS NOT NULL AND d.body IS NOT NULL"
+_UPSERT = f"""
+INSERT INTO {{schema}}.deliveries AS d
+    (key, state, event_type, body, received_at, next_attempt_at, last_error, finished_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (key) DO UPDATE SET
+    duplicates = d.duplicates + 1,
+    state = CASE WHEN {_REARM} THEN 'pending' ELSE d.state END,
+    attempts = CASE WHEN {_REARM} THEN 0 ELSE d.attempts END,
+    next_attempt_at = CASE WHEN {_REARM} THEN excluded.received_at ELSE d.next_attempt_at END,
+    finished_at = CASE WHEN {_REARM} THEN NULL ELSE d.finished_at END
+RETURNING d.id, (d.xmax = 0) AS inserted, d.state,
+    CASE WHEN d.state = 'pending' THEN pg_notify(%s, '') END IS NULL
+"""
+# One statement: bury expired leases that used their last attempt, lease the oldest
+# due rows (expired leases first), bump their fencing tokens, return the handlers
+# already done. The buried and the claimed rows are disjoint (attempts < max).
+_CLAIM = f"""
+WITH buried AS (
+    UPDATE {{schema}}.deliveries SET state = 'dead', finished_at = %(now)s,
+        lease_owner = NULL, lease_expires_at = NULL, lease_token = lease_token + 1,
+        last_traceback = NULL,
+        last_error = 'LeaseExpired: the worker running attempt ' || attempts
+            || ' stopped renewing its lease (killed or hung); no attempts left'
+    WHERE id IN (
+        SELECT id FROM {{schema}}.deliveries
+        WHERE state = 'processing' AND lease_expires_at <= %(now)s AND attempts >= %(max)s
+        FOR UPDATE SKIP LOCKED)
+), expired AS (
+    SELECT id FROM {{schema}}.deliveries
+    WHERE state = 'processing' AND lease_expires_at <= %(now)s AND attempts < %(max)s
+    ORDER BY lease_expires_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+), due AS (
+    SELECT id, next_attempt_at FROM {{schema}}.deliveries
+    WHERE state = 'pending' AND next_attempt_at <= %(now)s
+    ORDER BY next_attempt_at, id LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+), picked AS (
+    SELECT id, 0 AS rank, NULL::timestamptz AS due_at FROM expired
+    UNION ALL SELECT id, 1, next_attempt_at FROM due
+    ORDER BY rank, due_at, id LIMIT %(limit)s
+)
+UPDATE {{schema}}.deliveries AS d SET
+    state = 'processing', attempts = d.attempts + 1, lease_owner = %(worker)s,
+    lease_token = d.lease_token + 1, lease_expires_at = %(until)s, next_attempt_at = NULL
+FROM picked WHERE d.id = picked.id
+RETURNING {_COLUMNS}, d.lease_token,
+    ARRAY(SELECT r.handler FROM {{schema}}.handler_runs r WHERE r.delivery_id = d.id),
+    picked.rank, picked.due_at
+"""
+# One statement: lock the row if this token still holds it, record the success, and
+# (last handler) mark the delivery done. Returns one row only if the lease held.
+_MARK = """
+WITH held AS (
+    SELECT id FROM {schema}.deliveries
+    WHERE id = %(id)s AND lease_token = %(token)s AND state = 'processing'
+    FOR NO KEY UPDATE
+), run AS (
+    INSERT INTO {schema}.handler_runs (delivery_id, handler, succeeded_at, attempt)
+    SELECT id, %(handler)s, %(now)s, %(attempt)s FROM held
+    ON CONFLICT DO NOTHING
+), done AS (
+    UPDATE {schema}.deliveries AS d SET state = 'done', finished_at = %(now)s,
+        lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = NULL
+    FROM held WHERE d.id = held.id AND %(last)s
+)
+SELECT id FROM held
+"""
+_FENCE = "WHERE id = %(id)s AND lease_token = %(token)s AND state = 'processing'"
+_FINISH = (
+    "UPDATE {schema}.deliveries SET state = 'done', finished_at = %(now)s, lease_owner = NULL,"
+    " lease_expires_at = NULL, next_attempt_at = NULL " + _FENCE
+)
+_FAIL = (
+    "UPDATE {schema}.deliveries SET state = %(state)s, next_attempt_at = %(next)s,"
+    " finished_at = %(finished)s, last_error = %(error)s, last_traceback = %(traceback)s,"
+    " lease_owner = NULL, lease_expires_at = NULL " + _FENCE
+)
+_RELEASE = (
+    "UPDATE {schema}.deliveries SET state = 'pending', next_attempt_at = %(now)s,"
+    " attempts = greatest(attempts - 1, 0), lease_owner = NULL, lease_expires_at = NULL " + _FENCE
+)
+_RENEW = "UPDATE {schema}.deliveries SET lease_expires_at = %(until)s " + _FENCE
+_REPLAY_SET = (
+    "state = 'pending', attempts = 0, next_attempt_at = %(now)s, finished_at = NULL,"
+    " lease_owner = NULL, lease_expires_at = NULL, lease_token = lease_token + 1"
+)
+_PURGE_BATCH = 500
+
+
+_CRASH_AT = os.environ.get("BOLTCALL_INBOX_CRASH_AT", "").partition(":")[0]
+
+
+def _crash_armed(name: str) -> bool:
+    """Whether a test asked this process to die at crash point ``name`` (read at import)."""
+    return name == _CRASH_AT
+
+
+def _trusted(text: str) -> LiteralString:
+    """SQL text of this package (module constants, the schema file): never user input."""
+    return text  # pyright: ignore[reportReturnType]
+
+
+def _moment(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, timezone.utc)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return None if value is None else value.astimezone(timezone.utc)
+
+
+def _delivery(row: tuple[Any, ...] | Any) -> Delivery:
+    return Delivery(
+        id=row[0],
+        key=row[1],
+        state=DeliveryState(row[2]),
+        event_type=row[3],
+        received_at=row[4].astimezone(timezone.utc),
+        attempts=row[5],
+        next_attempt_at=_utc(row[6]),
+        last_error=row[7],
+        last_traceback=row[8],
+        duplicates=row[9],
+        body=None if row[10] is None else bytes(row[10]),
+    )
+
+
+def _number(options: dict[str, Any], name: str, default: float, *, minimum: float) -> float:
+    value = options.pop(name, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= minimum:
+        msg = f"{name} must be a number >= {minimum:g}"
+        raise ConfigurationError(msg)
+    return float(value)
+
+
+def open_backend(url: str, options: dict[str, Any]) -> PostgresBackend:
+    """The backend for a ``postgresql://`` URL; nothing connects before first use.
+
+    Options (keyword arguments of ``Inbox``): ``pool_size`` (connections per
+    process, 10 by default), ``timeout`` (seconds to get a connection, 5 by
+    default: after it, :class:`InboxError`), ``statement_timeout`` (seconds the
+    server lets any statement run, 5 by default; it also bounds each statement a
+    handler runs through ``delivery.connection``), ``prepare_threshold`` (psycopg's;
+    ``None`` disables prepared statements, as PgBouncer's transaction pooling needs).
+    The schema is the URL's ``?schema=NAME`` (``boltcall`` by default).
+
+    Raises:
+        ConfigurationError: A bad URL or option.
+    """
+    options = dict(options)
+    pool_size = options.pop("pool_size", 10)
+    if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
+        msg = "pool_size must be an int >= 1"
+        raise ConfigurationError(msg)
+    timeout = _number(options, "timeout", 5.0, minimum=0.1)
+    statement_timeout = _number(options, "statement_timeout", 5.0, minimum=0.0)
+    prepare_threshold = options.pop("prepare_threshold", 5)
+    if prepare_threshold is not None and (
+        isinstance(prepare_threshold, bool) or not isinstance(prepare_threshold, int)
+    ):
+        msg = "prepare_threshold must be an int or None"
+        raise ConfigurationError(msg)
+    if options:
+        msg = f"unknown PostgreSQL inbox option(s): {', '.join(sorted(options))}"
+        raise ConfigurationError(msg)
+    return PostgresBackend(
+        url,
+        pool_size=pool_size,
+        timeout=timeout,
+        statement_timeout=statement_timeout,
+        prepare_threshold=prepare_threshold,
+    )
+
+
+def _connection_params(
+    url: str, *, timeout: float, statement_timeout: float
+) -> tuple[dict[str, Any], str]:
+    """libpq parameters for ``url`` (our defaults under the URL's own), and the schema."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        msg = "the PostgreSQL inbox URL cannot be parsed"
+        raise ConfigurationError(msg) from None
+    scheme = parts.scheme.lower().split("+", 1)[0]
+    if scheme not in {"postgresql", "postgres"}:
+        msg = "a PostgreSQL inbox URL starts with postgresql://"
+        raise ConfigurationError(msg)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schema = DEFAULT_SCHEMA
+    rest: list[tuple[str, str]] = []
+    for name, value in query:
+        if name == "schema":
+            schema = value
+        else:
+            rest.append((name, value))
+    if not _SCHEMA_NAME.fullmatch(schema):
+        msg = "?schema= must be a plain identifier (letters, digits, _; at most 48)"
+        raise ConfigurationError(msg)
+    libpq_url = urlunsplit(
+        ("postgresql", parts.netloc, parts.path, urlencode(rest, quote_via=quote), "")
+    )
+    try:
+        params: dict[str, Any] = dict(conninfo_to_dict(libpq_url))
+    except psycopg.Error:
+        msg = f"the PostgreSQL inbox URL is not valid: {redact_url(url)}"
+        raise ConfigurationError(msg) from None
+    defaults: dict[str, Any] = {
+        "connect_timeout": max(2, math.ceil(timeout)),  # libpq: whole seconds, >= 2
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 2,
+        "keepalives_count": 3,
+        "application_name": "boltcall-webhooks inbox",
+    }
+    for name, value in defaults.items():
+        params.setdefault(name, value)
+    settings = f"-c statement_timeout={round(statement_timeout * 1000)} -c timezone=UTC"
+    params["options"] = f"{params['options']} {settings}" if params.get("options") else settings
+    return params, schema
+
+
+class PostgresBackend(Backend):
+    """Stores deliveries in PostgreSQL tables (see the module docstring).
+
+    Attributes:
+        schema: The schema holding the tables.
+        channel: The ``LISTEN``/``NOTIFY`` channel stores notify.
+    """
+
+    name = "postgresql"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        timeout: float = 5.0,
+        statement_timeout: float = 5.0,
+        prepare_threshold: int | None = 5,
+    ) -> None:
+        self._shown = redact_url(url)
+        self._params, self.schema = _connection_params(
+            url, timeout=timeout, statement_timeout=statement_timeout
+        )
+        password = self._params.get("password")
+        self._secret = str(password) if password else None
+        self.channel = f"boltcall_inbox_{self.schema}"
+        self._pool_size = pool_size
+        self._timeout = timeout
+        self._prepare_threshold = prepare_threshold
+        identifier = sql.Identifier(self.schema)
+        self._sql: dict[str, sql.Composed] = {
+            name: sql.SQL(_trusted(text)).format(schema=identifier)
+            for name, text in {
+                "upsert": _UPSERT,
+                "claim": _CLAIM,
+                "mark": _MARK,
+                "finish": _FINISH,
+                "fail": _FAIL,
+                "release": _RELEASE,
+                "renew": _RENEW,
+            }.items()
+        }
+        self._reset()
+
+    def _reset(self) -> None:
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        self._pool: psycopg_pool.ConnectionPool[Any] | None = None
+        self._apools: dict[asyncio.AbstractEventLoop, psycopg_pool.AsyncConnectionPool[Any]] = {}
+        self._migrated = False
+        self._listener: threading.Thread | None = None
+        self._listening = threading.Event()
+        self._stop = threading.Event()
+        self._wakes: weakref.WeakSet[threading.Event] = weakref.WeakSet()
+
+    def _abandon_after_fork(self) -> None:
+        """In a forked child: forget the parent's pools and listener without closing them."""
+        _ABANDONED.append((self._pool, self._apools))
+        self._reset()
+
+    def __repr__(self) -> str:
+        return f"PostgresBackend({self._shown!r}, schema={self.schema!r})"
+
+    def _t(self, name: str) -> sql.Composed:
+        return sql.SQL("{}.{}").format(sql.Identifier(self.schema), sql.Identifier(name))
+
+    # -- errors and connections ----------------------------------------------------
+
+    def _error(self, action: str, exc: BaseException) -> InboxError:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        if self._secret:
+            text = text.replace(self._secret, "***")
+        return InboxError(f"PostgreSQL inbox: {action} failed: {type(exc).__name__}: {text}")
+
+    def _kwargs(self) -> dict[str, Any]:
+        return {**self._params, "autocommit": True, "prepare_threshold": self._prepare_threshold}
+
+    def _sync_pool(self) -> psycopg_pool.ConnectionPool[Any]:
+        if os.getpid() != self._pid:
+            self._abandon_after_fork()
+        pool = self._pool
+        if pool is not None:
+            return pool
+        with self._lock:
+            if self._pool is None:
+                pool = psycopg_pool.ConnectionPool(
+                    "",
+                    kwargs=self._kwargs(),
+                    min_size=1,
+                    max_size=self._pool_size,
+                    timeout=self._timeout,
+                    name="boltcall-inbox",
+                    open=False,
+                )
+                pool.open(wait=False)
+                self._pool = pool
+            return self._pool
+
+    def _run(self, action: str, work: Callable[[psycopg.Connection[Any]], _T]) -> _T:
+        """``work(connection)`` on a pooled autocommit connection; retried once if it died.
+
+        Only idempotent work comes here: a statement that failed because its
+        connection was dead (terminated, server restarted) runs once more on a
+        fresh one, so a restart costs no 503s to requests that arrive after it.
+        """
+        if not self._migrated:
+            self.migrate()
+        for attempt in (1, 2):
+            pool = self._sync_pool()
+            used: psycopg.Connection[Any] | None = None
+            try:
+                with pool.connection() as conn:
+                    used = conn
+                    return work(conn)
+            except psycopg_pool.PoolTimeout:
+                msg = (
+                    f"PostgreSQL inbox: {action} failed: no connection within "
+                    f"{self._timeout:g} s (server unreachable, restarting or refusing us, or"
+                    " pool exhausted; the psycopg.pool log has the connection error)"
+                )
+                raise InboxError(msg) from None
+            except psycopg.OperationalError as exc:
+                if attempt == 1 and used is not None and (used.broken or used.closed):
+                    logger.warning("PostgreSQL inbox: connection lost during %s; retrying", action)
+                    pool.check()
+                    continue
+                raise self._error(action, exc) from None
+            except psycopg.Error as exc:
+                raise self._error(action, exc) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def close(self) -> None:
+        """Close this process's pools and listening connection (reopened on next use)."""
+        if os.getpid() != self._pid:
+            self._abandon_after_fork()
+            return
+        self._stop.set()
+        listener = self._listener
+        if listener is not None:
+            listener.join(timeout=5)
+        with self._lock:
+            pool, self._pool = self._pool, None
+            apools, self._apools = self._apools, {}
+            self._listener = None
+            self._stop = threading.Event()
+            self._listening.clear()
+        if pool is not None:
+            pool.close(timeout=5)
+        for loop, apool in apools.items():
+            _close_async_pool(loop, apool)
+
+    # -- schema --------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        """Create the schema and tables, or upgrade them; safe to run from many processes.
+
+        One transaction under a transaction-level advisory lock (one per schema
+        name), so concurrent migrations run one after the other and the later ones
+        find the work done.
+        """
+        lock_key = int.from_bytes(
+            hashlib.sha256(f"boltcall-webhooks inbox {self.schema}".encode()).digest()[:8],
+            "big",
+            signed=True,
+        )
+        text = resources.files("boltcall_webhooks.inbox.sql").joinpath("postgres_schema.sql")
+        schema = sql.Identifier(self.schema)
+        versions = self._t("schema_version")
+        pool = self._sync_pool()
+        try:
+            with pool.connection() as conn, conn.transaction():
+                conn.execute("SET LOCAL statement_timeout = 0")
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key,))
+                conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
+                conn.execute(
+                    sql.SQL(
+                        "CREATE TABLE IF NOT EXISTS {} (version integer NOT NULL,"
+                        " applied_at timestamptz NOT NULL DEFAULT now())"
+                    ).format(versions)
+                )
+                row = conn.execute(sql.SQL("SELECT max(version) FROM {}").format(versions))
+                version = (row.fetchone() or (None,))[0] or 0
+                if version > SCHEMA_VERSION:
+                    msg = (
+                        f"PostgreSQL inbox: the database has schema version {version}, newer"
+                        f" than this boltcall-webhooks ({SCHEMA_VERSION}); upgrade the library"
+                    )
+                    raise InboxError(msg)
+                if version < SCHEMA_VERSION:
+                    script = text.read_text(encoding="utf-8")
+                    conn.execute(sql.SQL(_trusted(script)).format(schema=schema))
+                    conn.execute(
+                        sql.SQL("INSERT INTO {} (version) VALUES (%s)").format(versions),
+                        (SCHEMA_VERSION,),
+                    )
+        except psycopg_pool.PoolTimeout:
+            msg = f"PostgreSQL inbox: migrate failed: no connection within {self._timeout:g} s"
+            raise InboxError(msg) from None
+        except psycopg.Error as exc:
+            raise self._error("migrate", exc) from None
+        self._migrated = True
+
+    # -- store ---------------------------------------------------------------------
+
+    def _upsert_params(self, item: NewDelivery) -> tuple[Any, ...]:
+        dead = item.error is not None
+        received = _moment(item.received_at)
+        return (
+            item.key,
+            "dead" if dead else "pending",
+            item.event_type,
+            item.body,
+            received,
+            None if dead else received,
+            item.error,
+            received if dead else None,
+            self.channel,
+        )
+
+    @staticmethod
+    def _stored_after_commit(item: NewDelivery, row: Any) -> Stored:
+        if row is None:  # pragma: no cover - an upsert always returns its row
+            msg = "PostgreSQL inbox: store failed: the upsert returned no row"
+            raise InboxError(msg)
+        stored = Stored(id=row[0], key=item.key, duplicate=not row[1], state=DeliveryState(row[2]))
+        crash_point("after_commit")
+        return stored
+
+    def store(self, item: NewDelivery) -> Stored:
+        """Store ``item`` with one autocommit upsert (see :meth:`Backend.store`)."""
+        params = self._upsert_params(item)
+        upsert = self._sql["upsert"]
+        if not self._migrated:
+            self.migrate()
+        crash_point("before_insert")
+
+        def work(conn: psycopg.Connection[Any]) -> Any:
+            if _crash_armed("after_insert"):  # tests only: stop between insert and commit
+                with conn.transaction():
+                    row = conn.execute(upsert, params).fetchone()
+                    crash_point("after_insert")
+                return row
+            return conn.execute(upsert, params).fetchone()
+
+        return self._stored_after_commit(item, self._run("store", work))
+
+    async def _async_pool(self) -> psycopg_pool.AsyncConnectionPool[Any]:
+        loop = asyncio.get_running_loop()
+        pool = self._apools.get(loop)
+        if pool is not None:
+            return pool
+        fresh: psycopg_pool.AsyncConnectionPool[Any] = psycopg_pool.AsyncConnectionPool(
+            "",
+            connection_class=psycopg.AsyncConnection,
+            kwargs=self._kwargs(),
+            min_size=1,
+            max_size=self._pool_size,
+            timeout=self._timeout,
+            name="boltcall-inbox-async",
+            open=False,
+        )
+        await fresh.open(wait=False)
+        with self._lock:
+            pool = self._apools.setdefault(loop, fresh)
+        if pool is not fresh:
+            await fresh.close()
+        return pool
+
+    async def store_async(self, item: NewDelivery) -> Stored:
+        """:meth:`store` on psycopg's async connections (never blocks the loop)."""
+        if os.getpid() != self._pid:
+            self._abandon_after_fork()
+        if not self._migrated or _crash_armed("after_insert"):
+            if not self._migrated:
+                await asyncio.to_thread(self.migrate)  # once per process
+            if _crash_armed("after_insert"):
+                return await asyncio.to_thread(self.store, item)
+        params = self._upsert_params(item)
+        crash_point("before_insert")
+        for attempt in (1, 2):
+            pool = await self._async_pool()
+            used: psycopg.AsyncConnection[Any] | None = None
+            try:
+                async with pool.connection() as conn:
+                    used = conn
+                    cursor = await conn.execute(self._sql["upsert"], params)
+                    return self._stored_after_commit(item, await cursor.fetchone())
+            except psycopg_pool.PoolTimeout:
+                msg = (
+                    f"PostgreSQL inbox: store failed: no connection within {self._timeout:g} s"
+                    " (server unreachable, restarting, or pool exhausted)"
+                )
+                raise InboxError(msg) from None
+            except psycopg.OperationalError as exc:
+                if attempt == 1 and used is not None and (used.broken or used.closed):
+                    logger.warning("PostgreSQL inbox: connection lost during store; retrying")
+                    await pool.check()
+                    continue
+                raise self._error("store", exc) from None
+            except psycopg.Error as exc:
+                raise self._error("store", exc) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- worker side ---------------------------------------------------------------
+
+    def claim(
+        self, *, worker: str, now: float, lease: float, max_attempts: int, limit: int = 1
+    ) -> list[Claim]:
+        """Lease up to ``limit`` due deliveries with ``FOR UPDATE SKIP LOCKED``."""
+        moment = _moment(now)
+        args = {
+            "now": moment,
+            "max": max_attempts,
+            "limit": limit,
+            "worker": worker,
+            "until": _moment(now + lease),
+        }
+
+        rows = self._run("claim", lambda conn: conn.execute(self._sql["claim"], args).fetchall())
+        rows.sort(key=lambda row: (row[-2], row[-1] or moment, row[0]))
+        return [
+            Claim(delivery=_delivery(row), token=row[11], succeeded=frozenset(row[12]))
+            for row in rows
+        ]
+
+    def _fenced(self, action: str, name: str, args: dict[str, Any]) -> bool:
+        return self._run(action, lambda conn: conn.execute(self._sql[name], args).rowcount == 1)
+
+    def renew(self, delivery_id: int, token: int, *, now: float, lease: float) -> bool:
+        """Extend the lease if ``token`` still holds it."""
+        args = {"id": delivery_id, "token": token, "until": _moment(now + lease)}
+        return self._fenced("renew", "renew", args)
+
+    def complete_handler(
+        self,
+        claim: Claim,
+        handler: str,
+        run: Callable[[Any], None],
+        *,
+        now: float,
+        last: bool = False,
+    ) -> None:
+        """Run a handler and record its success in one fenced transaction.
+
+        The handler gets a pooled connection in a transaction that begins at its
+        first statement; a handler that runs none costs one statement (the mark)
+        in autocommit mode.
+        """
+        if not self._migrated:
+            self.migrate()
+        args = {
+            "id": claim.delivery.id,
+            "token": claim.token,
+            "handler": handler,
+            "now": _moment(now),
+            "attempt": claim.delivery.attempts,
+            "last": last,
+        }
+        try:
+            with self._sync_pool().connection() as conn:
+                conn.autocommit = False
+                try:
+                    self._complete(conn, claim, handler, run, args)
+                finally:
+                    if not conn.closed and conn.info.transaction_status == TransactionStatus.IDLE:
+                        conn.autocommit = True
+        except psycopg_pool.PoolTimeout:
+            msg = (
+                "PostgreSQL inbox: running a handler failed: no connection within "
+                f"{self._timeout:g} s (raise pool_size above the worker's concurrency)"
+            )
+            raise InboxError(msg) from None
+
+    def _complete(
+        self,
+        conn: psycopg.Connection[Any],
+        claim: Claim,
+        handler: str,
+        run: Callable[[Any], None],
+        args: dict[str, Any],
+    ) -> None:
+        try:
+            run(conn)
+        except BaseException:
+            _rollback(conn)
+            raise
+        try:
+            if conn.info.transaction_status == TransactionStatus.IDLE:
+                conn.autocommit = True  # the handler wrote nothing: one statement
+            elif conn.info.transaction_status != TransactionStatus.INTRANS:
+                # The handler swallowed an error of its own statement: its writes are lost.
+                _rollback(conn)
+                msg = f"handler {handler!r} left its transaction failed; its writes were undone"
+                raise InboxError(msg)
+            held = conn.execute(self._sql["mark"], args).fetchone() is not None
+            if not held:
+                _rollback(conn)
+                msg = f"lease on delivery {claim.delivery.id} lost; handler {handler!r} undone"
+                raise LeaseLostError(msg)
+            if not conn.autocommit:
+                conn.commit()
+        except psycopg.Error as exc:
+            _rollback(conn)
+            raise self._error("marking a handler's success", exc) from None
+        except BaseException:
+            _rollback(conn)
+            raise
+
+    def finish(self, claim: Claim, *, now: float) -> bool:
+        """Mark the delivery done if the token holds."""
+        args = {"id": claim.delivery.id, "token": claim.token, "now": _moment(now)}
+        return self._fenced("finish", "finish", args)
+
+    def fail(
+        self,
+        claim: Claim,
+        *,
+        now: float,
+        error: str,
+        traceback: str,
+        next_attempt_at: float | None,
+    ) -> bool:
+        """Record a failed attempt (retry at ``next_attempt_at``, or dead) if the token holds."""
+        dead = next_attempt_at is None
+        args = {
+            "id": claim.delivery.id,
+            "token": claim.token,
+            "state": "dead" if dead else "pending",
+            "next": _moment(next_attempt_at),
+            "finished": _moment(now) if dead else None,
+            "error": error,
+            "traceback": traceback,
+        }
+        return self._fenced("fail", "fail", args)
+
+    def release(self, claim: Claim, *, now: float) -> bool:
+        """Give back a claimed delivery that was not run."""
+        args = {"id": claim.delivery.id, "token": claim.token, "now": _moment(now)}
+        return self._fenced("release", "release", args)
+
+    def wait_for_work(self, timeout: float, wake: threading.Event) -> None:
+        """Block until ``wake`` is set: by a store in this process, a ``NOTIFY``, or ``timeout``.
+
+        ``wake`` stays registered: a notification that arrives while the worker is
+        busy sets it, so the next wait returns at once (the worker clears it before
+        it claims).
+        """
+        self._ensure_listener()
+        self._wakes.add(wake)
+        wake.wait(timeout)
+
+    def _ensure_listener(self) -> None:
+        if os.getpid() != self._pid:
+            self._abandon_after_fork()
+        if self._listener is not None:
+            return
+        with self._lock:
+            if self._listener is None:
+                thread = threading.Thread(
+                    target=self._listen,
+                    args=(self._stop,),
+                    name="boltcall-inbox-listen",
+                    daemon=True,
+                )
+                self._listener = thread
+                thread.start()
+
+    def _listen(self, stop: threading.Event) -> None:
+        """The listening connection's loop: wake every waiting worker on each NOTIFY."""
+        delay = 0.1
+        listen = sql.SQL("LISTEN {}").format(sql.Identifier(self.channel))
+        while not stop.is_set():
+            try:
+                with psycopg.connect(**self._kwargs()) as conn:
+                    conn.execute(listen)
+                    self._listening.set()
+                    self._wake_all()  # whatever was stored while nobody listened
+                    delay = 0.1
+                    while not stop.is_set():
+                        for _ in conn.notifies(timeout=0.5):
+                            self._wake_all()
+            except psycopg.Error as exc:
+                self._listening.clear()
+                logger.warning("%s; workers poll until it is back", self._error("LISTEN", exc))
+                stop.wait(delay)
+                delay = min(delay * 2, 5.0)
+        self._listening.clear()
+
+    def _wake_all(self) -> None:
+        for event in list(self._wakes):
+            event.set()
+
+    # -- reading and repair --------------------------------------------------------
+
+    def get(self, delivery_id: int) -> Delivery | None:
+        """The delivery with this id, or ``None``."""
+        query = sql.SQL("SELECT {} FROM {} AS d WHERE d.id = %s").format(
+            sql.SQL(_COLUMNS), self._t("deliveries")
+        )
+        row = self._run("get", lambda conn: conn.execute(query, (delivery_id,)).fetchone())
+        return None if row is None else _delivery(row)
+
+    def list(
+        self, *, state: DeliveryState | None, event_type: str | None, limit: int
+    ) -> list[Delivery]:
+        """Deliveries, newest first."""
+        where: list[sql.Composable] = []
+        params: list[Any] = []
+        if state is not None:
+            where.append(sql.SQL("d.state = %s"))
+            params.append(str(state))
+        if event_type is not None:
+            where.append(sql.SQL("d.event_type = %s"))
+            params.append(event_type)
+        clause = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(where) if where else sql.SQL("")
+        query = sql.SQL("SELECT {} FROM {} AS d{} ORDER BY d.id DESC LIMIT %s").format(
+            sql.SQL(_COLUMNS), self._t("deliveries"), clause
+        )
+        rows = self._run("list", lambda conn: conn.execute(query, (*params, limit)).fetchall())
+        return [_delivery(row) for row in rows]
+
+    def stats(self) -> dict[str, int]:
+        """A count per state, zeros included."""
+        query = sql.SQL("SELECT state, count(*) FROM {} GROUP BY state").format(
+            self._t("deliveries")
+        )
+        counts = {state.value: 0 for state in DeliveryState}
+        for state, count in self._run("stats", lambda conn: conn.execute(query).fetchall()):
+            counts[state] = count
+        return counts
+
+    def replay(self, delivery_id: int, *, now: float) -> Delivery:
+        """Back to pending with every handler to run again."""
+        table, runs = self._t("deliveries"), self._t("handler_runs")
+
+        def work(conn: psycopg.Connection[Any]) -> Any:
+            with conn.transaction():
+                row = conn.execute(
+                    sql.SQL("SELECT body IS NULL FROM {} WHERE id = %s FOR UPDATE").format(table),
+                    (delivery_id,),
+                ).fetchone()
+                if row is None:
+                    msg = f"no delivery with id {delivery_id}"
+                    raise DeliveryNotFoundError(msg)
+                if row[0]:
+                    msg = f"delivery {delivery_id} has no body any more (purged); it cannot run"
+                    raise InboxError(msg)
+                conn.execute(
+                    sql.SQL("DELETE FROM {} WHERE delivery_id = %s").format(runs), (delivery_id,)
+                )
+                return conn.execute(
+                    sql.SQL("UPDATE {} AS d SET {} WHERE d.id = %(id)s RETURNING {}").format(
+                        table, sql.SQL(_REPLAY_SET), sql.SQL(_COLUMNS)
+                    ),
+                    {"now": _moment(now), "id": delivery_id},
+                ).fetchone()
+
+        return _delivery(self._run("replay", work))
+
+    def replay_dead(self, *, now: float) -> int:
+        """Replay every dead delivery that has a body."""
+        table, runs = self._t("deliveries"), self._t("handler_runs")
+
+        def work(conn: psycopg.Connection[Any]) -> int:
+            with conn.transaction():
+                ids = [
+                    row[0]
+                    for row in conn.execute(
+                        sql.SQL(
+                            "SELECT id FROM {} WHERE state = 'dead' AND body IS NOT NULL"
+                            " FOR UPDATE"
+                        ).format(table)
+                    )
+                ]
+                if not ids:
+                    return 0
+                conn.execute(
+                    sql.SQL("DELETE FROM {} WHERE delivery_id = ANY(%s)").format(runs), (ids,)
+                )
+                return conn.execute(
+                    sql.SQL("UPDATE {} SET {} WHERE id = ANY(%(ids)s)").format(
+                        table, sql.SQL(_REPLAY_SET)
+                    ),
+                    {"now": _moment(now), "ids": ids},
+                ).rowcount
+
+        return self._run("replay_dead", work)
+
+    def purge(self, *, bodies_before: float, keys_before: float) -> int:
+        """Remove old done bodies (keys stay), then delete rows past ``keys_before``."""
+        bodies_before = max(bodies_before, keys_before)  # a deleted row loses its body too
+        table = self._t("deliveries")
+        strip = sql.SQL(
+            "UPDATE {0} SET body = NULL, purged = true WHERE id IN (SELECT id FROM {0}"
+            " WHERE state = 'done' AND finished_at < %s AND body IS NOT NULL LIMIT %s"
+            " FOR UPDATE SKIP LOCKED)"
+        ).format(table)
+        delete = sql.SQL(
+            "DELETE FROM {0} WHERE id IN (SELECT id FROM {0}"
+            " WHERE state = 'done' AND finished_at < %s LIMIT %s FOR UPDATE SKIP LOCKED)"
+        ).format(table)
+        removed = 0
+        strip_args = (_moment(bodies_before), _PURGE_BATCH)
+        delete_args = (_moment(keys_before), _PURGE_BATCH)
+        while True:
+            count = self._run("purge", lambda conn: conn.execute(strip, strip_args).rowcount)
+            removed += count
+            crash_point("during_purge")
+            if count < _PURGE_BATCH:
+                break
+        while True:
+            deleted = self._run("purge", lambda conn: conn.execute(delete, delete_args).rowcount)
+            if deleted < _PURGE_BATCH:
+                break
+        return removed
+
+
+def _rollback(conn: psycopg.Connection[Any]) -> None:
+    try:
+        if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
+            conn.rollback()
+    except psycopg.Error:
+        logger.debug("PostgreSQL inbox: rollback failed", exc_info=True)
+
+
+# A forked child must never close (or let the garbage collector close) the parent's
+# connections: closing sends a Terminate message on the shared socket. It keeps them here.
+_ABANDONED: list[object] = []
+
+
+def _close_async_pool(
+    loop: asyncio.AbstractEventLoop, pool: psycopg_pool.AsyncConnectionPool[Any]
+) -> None:
+    if loop.is_closed():
+        return
+    if loop.is_running():
+        asyncio.run_coroutine_threadsafe(pool.close(timeout=5), loop)
+    else:
+        loop.run_until_complete(pool.close(timeout=5))
