@@ -126,6 +126,8 @@ def bench(session: nox.Session) -> None:
     full, posargs = _run_length(session)
     args = [] if full else ["--quick"]
     session.run("python", "tests/bench/bench_core.py", *args, *posargs)
+    # Router dispatch overhead and look-up (fails the session if a target is missed).
+    session.run("python", "tests/bench/bench_router.py", *args)
 
 
 ADAPTER_DEPS = {
