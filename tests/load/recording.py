@@ -35,7 +35,8 @@ RECORD_DIR_VAR: Final = "BOLTCALL_LOAD_RECORD_DIR"
 WEBHOOK_PATH: Final = "/webhooks/boltcall"
 """The webhook path of every shipped example."""
 BARE_PATH: Final = "/bare"
-"""The baseline route added to each app: reads the body, answers 200, verifies nothing."""
+"""The baseline route added to each app: ``json.loads`` of the body, the ready endpoint's
+answer, no verification."""
 EXAMPLES: Final = pathlib.Path(__file__).resolve().parents[2] / "examples"
 
 

@@ -1,23 +1,27 @@
-"""``examples/flask_app.py`` rebuilt so that the load driver can count what reached the view.
+"""``examples/flask_app.py`` as the load run serves it, with a recorder and a baseline route.
 
 gunicorn serves ``wsgi_apps:flask_app`` from ``tests/load``. The example is
-loaded from its file (the server imports the *installed* ``boltcall_webhooks``).
-Its view, as written below ``@verify_webhook()``, is wrapped in a recorder and
-decorated again with ``verify_webhook()`` exactly as in the example; the result
-replaces the route's view, so verification goes through the real decorator.
-``POST /bare`` on the same app only reads the body and answers 200.
+loaded from its file (the server imports the *installed* ``boltcall_webhooks``)
+and served as written: its ready view, ``webhook_view(router=router)``, at
+``/webhooks/boltcall``. One more handler is registered on the example's own
+router (``on_any``) to record every event it dispatches.
+
+``POST /bare`` is the baseline of the same app: it parses the same body with
+``json.loads`` and answers the same JSON as the ready view
+(``{"received": true}``, ``application/json``) without verifying anything, so
+webhook/baseline is the cost of verification and dispatch alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Final
+import json
+from typing import Final
 
-from flask import Flask, request
-from recording import BARE_PATH, Recorder, check_installed, load_example
+from flask import Flask, current_app, request
+from recording import BARE_PATH, WEBHOOK_PATH, Recorder, check_installed, load_example
+from werkzeug.wrappers import Response
 
-from boltcall_webhooks import Event
-from boltcall_webhooks.flask import verify_webhook
+from boltcall_webhooks import Event, Router
 
 __all__ = ["flask_app"]
 
@@ -25,26 +29,28 @@ check_installed()
 _recorder: Final = Recorder()
 _example = load_example("flask_app")
 flask_app: Flask = _example.app
+_router: Router = _example.router
 
-_ENDPOINT: Final = "boltcall_webhook"
-if _ENDPOINT not in flask_app.view_functions:  # pragma: no cover - the example changed
-    msg = f"examples/flask_app.py no longer has the endpoint {_ENDPOINT!r}."
+_rules = {rule.rule: rule.endpoint for rule in flask_app.url_map.iter_rules()}
+if WEBHOOK_PATH not in _rules:  # pragma: no cover - the example changed
+    msg = f"examples/flask_app.py no longer serves {WEBHOOK_PATH}."
     raise RuntimeError(msg)
-# The view as the example wrote it, below its @verify_webhook() (functools.wraps keeps it).
-_example_view: Callable[..., Any] = _example.boltcall_webhook.__wrapped__
 
 
-def _recorded_view(event: Event) -> Any:
-    """Record the event, then run the example's own view."""
+@_router.on_any
+def _record(event: Event) -> None:
+    """Record the event: one more handler on the example's router (the view is unchanged)."""
     _recorder.record(event)
-    return _example_view(event=event)
 
 
-# Verification goes through the real decorator, configured as in the example.
-flask_app.view_functions[_ENDPOINT] = verify_webhook()(_recorded_view)
+_BASELINE_BODY: Final = json.dumps({"received": True}).encode()
 
 
 @flask_app.post(BARE_PATH)
-def _bare() -> dict[str, int]:
-    """Read the body and answer 200: the same server and app, without verification."""
-    return {"bytes": len(request.get_data())}
+def _baseline() -> Response:
+    """Parse the body as JSON and answer what the ready view answers; verify nothing."""
+    json.loads(request.get_data())
+    response: Response = current_app.response_class(
+        _BASELINE_BODY, status=200, content_type="application/json"
+    )
+    return response
