@@ -20,8 +20,17 @@ also gives the ratio *in situ* and what each adapter adds to verifying by hand.
 Times are CPU time of this process (``time.process_time``, so time spent
 descheduled on a busy machine does not count), as medians of interleaved,
 repeated runs (the cases are shuffled in every round, so noise hits them all
-alike); the overhead is the median of per-round differences. This is a report, not a
-test: it never fails on speed.
+alike); the overhead is the median of per-round differences.
+
+The ready endpoints (``flask.webhook_view(router=...)``,
+``BoltcallWebhookView.as_view(router=...)``) are compared with what a user
+writes today for the same job: the decorator (Flask) or a ``handle_event``
+subclass (Django) calling the same no-op handler and answering the same
+``{"received": true}``. Their overhead over the bare route may be at most 10%
+above that reference's (``ENDPOINT_TARGET``), on the ~500-byte event. A full
+run exits 1 when it is not; ``--quick`` (CI, few rounds on a shared machine)
+only fails beyond ``QUICK_ENDPOINT_BOUND``. Apart from that, this is a report:
+the other target never fails the run.
 """
 
 from __future__ import annotations
@@ -39,10 +48,13 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from boltcall_webhooks import SIGNATURE_HEADER, Event, Verifier, sign
+from boltcall_webhooks import SIGNATURE_HEADER, CallCompletedEvent, Event, Router, Verifier, sign
 
 SECRET = "whsec_bench_adapters_0123456789abcdef"
 TARGET_RATIO = 1.20
+ENDPOINT_TARGET = 1.10  # the ready endpoint's overhead vs the decorator/view doing the same
+QUICK_ENDPOINT_BOUND = 2.0
+RECEIVED = b'{"received": true}'
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -80,10 +92,22 @@ def large_event(size: int = 256 * 1024) -> bytes:
 # --------------------------------------------------------------------------- the apps
 
 
-def flask_app() -> WsgiApp:
-    from flask import Flask, request
+def handle(event: CallCompletedEvent) -> None:
+    """The no-op handler every endpoint case runs."""
 
-    from boltcall_webhooks.flask import verify_webhook
+
+def router() -> Router:
+    """A router with the no-op handler on the benchmark's event type."""
+    routes = Router()
+    routes.on(CallCompletedEvent)(handle)
+    return routes
+
+
+def flask_app() -> WsgiApp:
+    from flask import Flask, current_app, request
+    from werkzeug.wrappers import Response
+
+    from boltcall_webhooks.flask import verify_webhook, webhook_view
 
     app = Flask("bench")
 
@@ -104,6 +128,18 @@ def flask_app() -> WsgiApp:
     def hook(event: Event) -> str:
         return "ok"
 
+    @app.post("/own")
+    @verify_webhook(SECRET)
+    def own(event: Event) -> Response:
+        """What a user writes for the ready view's job: handler, then the same answer."""
+        if isinstance(event, CallCompletedEvent):
+            handle(event)
+        response: Response = current_app.response_class(RECEIVED, content_type="application/json")
+        return response
+
+    app.add_url_rule(
+        "/router", view_func=webhook_view(router=router(), secrets=SECRET), methods=["POST"]
+    )
     return app.wsgi_app
 
 
@@ -146,6 +182,14 @@ def django_apps() -> tuple[WsgiApp, WsgiApp]:
         def handle_event(self, request: HttpRequest, event: Event) -> HttpResponse:
             return HttpResponse("ok")
 
+    class Own(BoltcallWebhookView):
+        """What a user writes for the ready view's job: handler, then the same answer."""
+
+        def handle_event(self, request: HttpRequest, event: Event) -> HttpResponse:
+            if isinstance(event, CallCompletedEvent):
+                handle(event)
+            return HttpResponse(RECEIVED, content_type="application/json")
+
     @verify_webhook(SECRET)
     def decorated(request: HttpRequest, event: Event) -> HttpResponse:
         return HttpResponse("ok")
@@ -157,6 +201,8 @@ def django_apps() -> tuple[WsgiApp, WsgiApp]:
         path("bare/", bare),
         path("byhand/", by_hand),
         path("cbv/", Hook.as_view(boltcall_secrets=SECRET)),
+        path("own/", Own.as_view(boltcall_secrets=SECRET)),
+        path("router/", BoltcallWebhookView.as_view(router=router(), boltcall_secrets=SECRET)),
         path("fn/", decorated),
         path("mw/", behind_middleware),
     ]
@@ -294,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     verifier = Verifier(SECRET)
 
     rows: list[Row] = []
+    endpoint_samples: dict[str, list[float]] | None = None
     bodies = [("~500 B", small_event(), 50 if args.quick else 200)]
     bodies.append(("256 KiB", large_event(), 3 if args.quick else 10))
     for label, body, number in bodies:
@@ -303,13 +350,19 @@ def main(argv: list[str] | None = None) -> int:
             "flask bare": caller(flask_wsgi, "/bare", body, signature),
             "flask by-hand": caller(flask_wsgi, "/byhand", body, signature),
             "flask @verify_webhook": caller(flask_wsgi, "/hook", body, signature),
+            "flask @verify_webhook + own": caller(flask_wsgi, "/own", body, signature),
+            "flask webhook_view(router=)": caller(flask_wsgi, "/router", body, signature),
             "django bare": caller(django_plain, "/bare/", body, signature),
             "django by-hand": caller(django_plain, "/byhand/", body, signature),
             "django BoltcallWebhookView": caller(django_plain, "/cbv/", body, signature),
+            "django handle_event + own": caller(django_plain, "/own/", body, signature),
+            "django as_view(router=)": caller(django_plain, "/router/", body, signature),
             "django @verify_webhook": caller(django_plain, "/fn/", body, signature),
             "django middleware": caller(django_guarded, "/mw/", body, signature),
         }
         samples = measure(cases, rounds, number)
+        if endpoint_samples is None:
+            endpoint_samples = samples  # the ~500-byte body
         construct = statistics.median(samples["construct_event"])
         for name, times in samples.items():
             framework, _, kind = name.partition(" ")
@@ -331,7 +384,38 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
     _print(rows, rounds)
+    assert endpoint_samples is not None
+    failed = _endpoints(endpoint_samples, QUICK_ENDPOINT_BOUND if args.quick else ENDPOINT_TARGET)
+    if failed:
+        print("FAILED (ready endpoint overhead): " + "; ".join(failed))
+        return 1
     return 0
+
+
+ENDPOINT_PAIRS = (
+    ("flask", "flask webhook_view(router=)", "flask @verify_webhook + own"),
+    ("django", "django as_view(router=)", "django handle_event + own"),
+)
+
+
+def _endpoints(samples: dict[str, list[float]], bound: float) -> list[str]:
+    """The ready views against the decorator/subclass doing the same job (~500-byte body)."""
+    print("\nready view vs the decorator/handle_event doing the same job (~500 B body):")
+    failed: list[str] = []
+    for framework, endpoint, reference in ENDPOINT_PAIRS:
+        bare = samples[f"{framework} bare"]
+        ours = _paired(samples[endpoint], bare)
+        theirs = _paired(samples[reference], bare)
+        ratio = ours / theirs
+        verdict = "ok" if ratio <= ENDPOINT_TARGET else "MISSED"
+        print(
+            f"  {framework}: overhead over the bare route {ours * 1e6:.1f} µs vs "
+            f"{theirs * 1e6:.1f} µs = {ratio:.3f}x ({verdict} <= {ENDPOINT_TARGET}; "
+            f"this run fails above {bound})"
+        )
+        if ratio > bound:
+            failed.append(f"{endpoint} {ratio:.3f}x > {bound}x")
+    return failed
 
 
 if __name__ == "__main__":
