@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import email.utils
 import ipaddress
+import itertools
 import json
 import logging
 import math
@@ -86,6 +87,8 @@ DEFAULT_TIMEOUT: Final = 10.0
 
 _MAX_RESPONSE_SIZE: Final = 8 * 1024 * 1024
 _MAX_MESSAGE_LENGTH: Final = 300
+_MIN_REDACTED_RUN: Final = 8  # this many consecutive characters of the key are hidden
+_REDACTED: Final = "[redacted]"
 _KNOWN_EVENTS: Final = tuple(member.value for member in EventType)
 _DELAY_SECONDS: Final = re.compile(r"[0-9]{1,20}(?:\.[0-9]{1,6})?")
 
@@ -401,10 +404,8 @@ class WebhooksClient:
     def _error_for(
         self, status: int, body: bytes, retry_after_header: str | None, where: str
     ) -> ApiError:
-        detail = _api_message(body)
-        if detail is not None:
-            # An API that echoes the key back must not put it into our message.
-            detail = detail.replace(self._api_key, "[redacted]")
+        # An API that echoes the key back must not put it, or a piece of it, into our message.
+        detail = _api_message(body, self._api_key)
         told = f": {detail}" if detail else ""
         if status in {401, 403}:
             hint = (
@@ -667,11 +668,14 @@ def _webhook_fields(value: object, path: str) -> dict[str, Any]:
     }
 
 
-def _api_message(body: bytes) -> str | None:
-    """The human message in a JSON error body, cleaned and shortened, if any.
+def _api_message(body: bytes, secret: str) -> str | None:
+    """The human message in a JSON error body, cleaned, redacted and shortened, if any.
 
     Understands ``{"error": {"message": ...}}``, ``{"error": "..."}``,
-    ``{"message": ...}`` and ``{"detail": "..."}``.
+    ``{"message": ...}`` and ``{"detail": "..."}``. Every run of 8 or more
+    consecutive characters of ``secret`` (the API key) is replaced by
+    ``[redacted]`` *before* the message is shortened, so that a key cut in two
+    by the shortening is still hidden.
     """
     try:
         document = json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)
@@ -690,11 +694,34 @@ def _api_message(body: bytes) -> str | None:
     for candidate in candidates:
         if isinstance(candidate, str):
             text = " ".join("".join(c if c.isprintable() else " " for c in candidate).split())
+            # A piece of the key that reaches into the kept characters lies whole in
+            # this prefix; a piece that the prefix cuts keeps at most 7 characters.
+            text = _redact(text[: _MAX_MESSAGE_LENGTH + len(secret)], secret)
             if text:
                 if len(text) > _MAX_MESSAGE_LENGTH:
                     text = text[: _MAX_MESSAGE_LENGTH - 1] + "…"
                 return text
     return None
+
+
+def _redact(text: str, secret: str) -> str:
+    """Replace each run of 8+ consecutive characters of ``secret`` in ``text`` by ``[redacted]``.
+
+    A secret shorter than 8 characters is replaced where it appears whole.
+    Overlapping or adjacent pieces become a single ``[redacted]``.
+    """
+    run = min(_MIN_REDACTED_RUN, len(secret))
+    if run == 0 or len(text) < run:
+        return text
+    pieces = {secret[i : i + run] for i in range(len(secret) - run + 1)}
+    hidden = [False] * len(text)
+    for start in range(len(text) - run + 1):
+        if text[start : start + run] in pieces:
+            hidden[start : start + run] = [True] * run
+    parts: list[str] = []
+    for is_hidden, group in itertools.groupby(zip(hidden, text, strict=True), key=lambda p: p[0]):
+        parts.append(_REDACTED if is_hidden else "".join(char for _, char in group))
+    return "".join(parts)
 
 
 def _parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:

@@ -355,6 +355,77 @@ def test_an_api_message_echoing_the_key_is_redacted(
     assert "Key [redacted] was revoked" in str(caught.value)
 
 
+# A 40-character key, as in the report: a key cut in two by the 300-character limit leaked
+# 39 of its characters when the message was shortened before the key was redacted.
+LONG_KEY = "bc_live_9f3Kq2Zr7Xw4Lm8Np1Tv6Yb0Hc5Jd2Gs"
+CUT_OFFSETS = range(240, 311)  # the key starts before, across and after the cut at 300
+
+
+def key_pieces(key: str, run: int = 8) -> set[str]:
+    """Every run of ``run`` consecutive characters of the key."""
+    return {key[i : i + run] for i in range(len(key) - run + 1)}
+
+
+def leaked_pieces(error: BaseException, key: str) -> set[str]:
+    """The 8-character pieces of the key found in str(), repr() or args of the error."""
+    shown = [str(error), repr(error), *(str(arg) for arg in error.args)]
+    return {piece for piece in key_pieces(key) if any(piece in text for text in shown)}
+
+
+@pytest.mark.parametrize(
+    ("status", "error_class"),
+    [(401, AuthenticationError), (404, NotFoundError), (429, RateLimitError), (500, ApiError)],
+)
+@pytest.mark.parametrize("spacing", ["x", " Invalid key "], ids=["glued", "spaced"])
+def test_no_piece_of_an_echoed_key_survives_the_message_cut_at_any_offset(
+    status: int, error_class: type[ApiError], spacing: str
+) -> None:
+    """The key redacted before the message is shortened: at every offset around the cut."""
+    offsets = list(CUT_OFFSETS)
+    with FakeBoltcallApi(LONG_KEY, max_requests=len(offsets) + 5, lifetime=30) as api:
+        client = WebhooksClient(LONG_KEY, base_url=api.base_url, timeout=5)
+        for offset in offsets:
+            message = "x" * offset + spacing + LONG_KEY + " (check the dashboard)"
+            api.script(status, {"error": {"message": message}})
+            with pytest.raises(error_class) as caught:
+                client.list_webhooks()
+            assert leaked_pieces(caught.value, LONG_KEY) == set(), (offset, str(caught.value))
+            shown = str(caught.value)
+            # Shortened after redaction: the kept part ends in an ellipsis or in the marker.
+            assert "…" in shown or "[redacted]" in shown, (offset, shown)
+
+
+@pytest.mark.parametrize(
+    "echoed",
+    [
+        LONG_KEY[:8],  # the shortest piece hidden
+        LONG_KEY[5:25],  # from the middle
+        LONG_KEY[-12:],  # the end
+        LONG_KEY[:20] + "..." + LONG_KEY[24:],  # two pieces around an elision
+    ],
+    ids=["first-8", "middle", "last-12", "two-pieces"],
+)
+def test_any_run_of_8_characters_of_the_key_is_redacted(echoed: str) -> None:
+    """A piece of the key is hidden, not only the whole key."""
+    with FakeBoltcallApi(LONG_KEY, max_requests=5, lifetime=30) as api:
+        client = WebhooksClient(LONG_KEY, base_url=api.base_url, timeout=5)
+        api.script(401, {"error": {"message": f"Key {echoed} was revoked"}})
+        with pytest.raises(AuthenticationError) as caught:
+            client.list_webhooks()
+    assert leaked_pieces(caught.value, LONG_KEY) == set()
+    assert "Key [redacted]" in str(caught.value)
+
+
+def test_text_sharing_fewer_than_8_characters_with_the_key_is_kept() -> None:
+    """Ordinary words that happen to appear in the key are not redacted."""
+    with FakeBoltcallApi(LONG_KEY, max_requests=5, lifetime=30) as api:
+        client = WebhooksClient(LONG_KEY, base_url=api.base_url, timeout=5)
+        api.script(401, {"error": {"message": "bc_live keys rotate: 9f3Kq2Z is not a key"}})
+        with pytest.raises(AuthenticationError) as caught:
+            client.list_webhooks()
+    assert "HTTP 401: bc_live keys rotate: 9f3Kq2Z is not a key" in str(caught.value)
+
+
 def test_redirects_are_not_followed(api: FakeBoltcallApi, client: WebhooksClient) -> None:
     """A 3xx is an ApiError: following it could send the key to another host."""
     api.script(302, b"", headers={"Location": f"http://127.0.0.1:{api.port}/v1/elsewhere"})

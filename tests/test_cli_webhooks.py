@@ -297,6 +297,24 @@ def test_a_refused_key_fails_with_exit_1(cli: CliRunner) -> None:
     assert "bc_wrong_key_1234" not in run.out + run.err
 
 
+# A 40-character key cut in two by the 300-character message limit leaked 39 characters.
+LONG_KEY = "bc_live_9f3Kq2Zr7Xw4Lm8Np1Tv6Yb0Hc5Jd2Gs"
+
+
+@pytest.mark.parametrize("offset", sorted({247, *range(240, 311, 6)}))
+def test_an_echoed_key_cut_by_the_message_limit_never_reaches_stderr(
+    api: FakeBoltcallApi, cli: CliRunner, offset: int
+) -> None:
+    """``webhooks list`` prints the API's message, but no 8 characters of the key in a row."""
+    message = "x" * offset + " Invalid key " + LONG_KEY + " (revoked)"  # 247: the report's case
+    api.script(401, {"error": {"message": message}})
+    run = cli("list", key=LONG_KEY)
+    assert run.code == 1
+    assert "HTTP 401: xxxx" in run.err
+    pieces = {LONG_KEY[i : i + 8] for i in range(len(LONG_KEY) - 7)}
+    assert [piece for piece in pieces if piece in run.out + run.err] == [], run.err
+
+
 def test_plain_http_base_url_elsewhere_is_refused(api: FakeBoltcallApi, cli: CliRunner) -> None:
     """--base-url http:// on a non-loopback host is a configuration error (exit 2)."""
     run = cli("list", "--base-url", "http://api.example.com/v1", base_url=False)
