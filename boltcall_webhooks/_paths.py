@@ -62,7 +62,7 @@ def _decoded(path: str) -> str:
 
 def _is_invisible(char: str) -> bool:
     """A control, format, separator (other than the space) or unassigned character."""
-    return char != " " and not char.isprintable()
+    return not char.isprintable()  # the space is printable
 
 
 def _key_of_decoded(text: str) -> str:
@@ -122,8 +122,8 @@ class PathGuard:
             is a spelling of a guarded path; else :attr:`PathVerdict.PASS`.
         """
         forms = list(paths)
-        if any(form in self._exact for form in forms) and not any(
-            _is_invisible(char) for form in forms for char in form
+        if any(form in self._exact for form in forms) and all(
+            form.isprintable() and "%" not in form for form in forms
         ):
             return PathVerdict.GUARD  # the usual delivery: no work beyond a set lookup
         root_keys = [key for key in (path_key(root) for root in roots if root) if key != "/"]
