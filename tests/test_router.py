@@ -6,6 +6,7 @@ import asyncio
 import contextvars
 import functools
 import logging
+import pickle
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -550,6 +551,16 @@ class TestFailures:
 
         asyncio.run(main())
         assert ran == []
+
+    def test_dispatch_error_pickles(self) -> None:
+        """A DispatchError survives pickling (a process pool, a task queue) with its failures."""
+        error = DispatchError([("crm", ValueError("down")), ("mailer", KeyError("x"))])
+        copy = pickle.loads(pickle.dumps(error))
+        assert str(copy) == "2 handlers failed: crm, mailer"
+        assert [(name, type(exc)) for name, exc in copy.failures] == [
+            ("crm", ValueError),
+            ("mailer", KeyError),
+        ]
 
     def test_dispatch_error_takes_any_iterable(self) -> None:
         """DispatchError can be built by callers (the inbox worker) from any iterable."""
