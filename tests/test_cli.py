@@ -578,7 +578,7 @@ def test_each_command_group_module_adds_its_commands() -> None:
         subparsers = parser.add_subparsers()
         module.add_parser(subparsers)
         added.extend(subparsers.choices)
-    assert added == [*COMMANDS, "webhooks"]
+    assert added == [*COMMANDS, "webhooks", "inbox"]
     top = build_parser()
     (subparsers_action,) = (
         action for action in top._actions if isinstance(action, argparse._SubParsersAction)

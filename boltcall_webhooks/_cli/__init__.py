@@ -8,6 +8,7 @@ One module of this package per command group, each exposing
 - ``send``: ``send``
 - ``listen``: ``listen`` (its HTTP server lives in ``receiver``)
 - ``webhooks``: ``webhooks`` (the management API)
+- ``inbox``: ``inbox work|stats|list|show|replay|purge|migrate`` (the durable inbox)
 
 ``common`` holds what they share (exit codes, ``CliError``, ``--secret``, body
 reading, HTTP posting).
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
 
 __all__ = ["COMMAND_GROUPS", "build_parser", "main"]
 
-COMMAND_GROUPS: Final[tuple[str, ...]] = ("demo", "tools", "send", "listen", "webhooks")
+COMMAND_GROUPS: Final[tuple[str, ...]] = ("demo", "tools", "send", "listen", "webhooks", "inbox")
 """The modules of this package that add commands, in ``--help`` order."""
 
 PROG: Final = "boltcall-webhooks"

@@ -205,7 +205,7 @@ def open_backend(url: str | None, options: dict[str, Any]) -> tuple[str, Backend
     if url is None:
         url = os.environ.get(URL_ENV_VAR, "").strip()
         if not url:
-            msg = f"no inbox URL: pass one to Inbox() or set {URL_ENV_VAR}"
+            msg = f"no inbox URL: give one (Inbox(url), --inbox URL) or set {URL_ENV_VAR}"
             raise ConfigurationError(msg)
     if not isinstance(as_object(url), str):
         msg = "the inbox URL must be a str"
