@@ -11,7 +11,14 @@ outcome                                status  body
 =====================================  ======  ================================
 every handler returned                 200     ``{"received": true}``
 a handler raised (``DispatchError``)   500     ``{"error": "Handler failed"}``
+``inbox=``: stored and committed       200     ``{"received": true,
+                                               "duplicate": false}`` (``true``
+                                               for a key already stored)
+``inbox=``: ``store`` raised           503     ``{"error": "Inbox unavailable"}``
 =====================================  ======  ================================
+
+With ``inbox=``, a correctly signed body that is not an envelope is stored
+(``dead``, by ``Inbox.store``) and then refused 400 as without an inbox.
 
 Refusals before any handler runs are those of :mod:`boltcall_webhooks._http`.
 """
@@ -20,23 +27,28 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Final, NoReturn
+from typing import TYPE_CHECKING, Final
 
-from boltcall_webhooks._errors import ConfigurationError
+from boltcall_webhooks._errors import PayloadError, PayloadTooLargeError
 from boltcall_webhooks._http import Rejection
 from boltcall_webhooks._router import Router
 
 if TYPE_CHECKING:
     from boltcall_webhooks._events import Event
     from boltcall_webhooks._router import DispatchError
+    from boltcall_webhooks.inbox import Stored
 
 __all__ = [
     "HANDLER_FAILED",
+    "INBOX_UNAVAILABLE",
     "JSON_CONTENT_TYPE",
     "RECEIVED_BODY",
+    "check_inbox",
     "check_target",
+    "genuine_body",
     "log_failures",
-    "unsupported_inbox",
+    "log_store_failure",
+    "stored_body",
 ]
 
 logger = logging.getLogger("boltcall_webhooks")
@@ -46,6 +58,10 @@ RECEIVED_BODY: Final = json.dumps({"received": True}).encode("utf-8")
 """The body of the 200 answer once every handler succeeded: ``{"received": true}``."""
 HANDLER_FAILED: Final = Rejection(500, "Handler failed")
 """The answer when at least one handler raised (each failure is logged)."""
+INBOX_UNAVAILABLE: Final = Rejection(503, "Inbox unavailable")
+"""The answer when ``inbox.store`` failed: never a 200 for a delivery not stored."""
+_STORED_NEW: Final = json.dumps({"received": True, "duplicate": False}).encode("utf-8")
+_STORED_DUPLICATE: Final = json.dumps({"received": True, "duplicate": True}).encode("utf-8")
 _LOGGED_CHARS: Final = 100  # an event type or id longer than this is cut in the log
 
 
@@ -67,14 +83,47 @@ def check_target(router: object, inbox: object) -> None:
         raise TypeError(msg)
 
 
-def unsupported_inbox() -> NoReturn:
-    """Refuse ``inbox=`` until the inbox backend ships (one call per adapter, to replace).
+def check_inbox(inbox: object) -> None:
+    """Refuse, at construction, an ``inbox=`` that cannot store.
 
     Raises:
-        ConfigurationError: Always.
+        TypeError: ``inbox`` has no ``store`` and ``store_async`` methods.
     """
-    msg = "inbox= arrives with boltcall_webhooks.inbox; use router= for now."
-    raise ConfigurationError(msg)
+    if not (
+        callable(getattr(inbox, "store", None)) and callable(getattr(inbox, "store_async", None))
+    ):
+        msg = f"inbox= takes a boltcall_webhooks.inbox.Inbox, not {type(inbox).__name__}."
+        raise TypeError(msg)
+
+
+def genuine_body(error: BaseException) -> bytes | None:
+    """The body of a verified delivery that is not an envelope, else ``None``.
+
+    A :class:`PayloadError` other than :class:`PayloadTooLargeError` is raised
+    only after the signature matched: the body is genuine and is stored all the
+    same (``dead``) by the ``inbox=`` endpoints.
+    """
+    if isinstance(error, PayloadError) and not isinstance(error, PayloadTooLargeError):
+        return error.body
+    return None
+
+
+def stored_body(stored: Stored) -> bytes:
+    """The 200 body once stored: ``{"received": true, "duplicate": false|true}``."""
+    return _STORED_DUPLICATE if stored.duplicate else _STORED_NEW
+
+
+def log_store_failure(error: BaseException) -> Rejection:
+    """Log a failed ``inbox.store`` (ERROR, with the traceback); return the 503 answer.
+
+    ``InboxError`` messages never contain a body, a secret or a URL password.
+    """
+    logger.error(
+        "Webhook delivery not stored, answered 503: %s",
+        type(error).__name__,
+        exc_info=(type(error), error, error.__traceback__),
+    )
+    return INBOX_UNAVAILABLE
 
 
 def log_failures(error: DispatchError, event: Event) -> None:

@@ -58,9 +58,12 @@ from boltcall_webhooks._endpoint import (
     HANDLER_FAILED,
     JSON_CONTENT_TYPE,
     RECEIVED_BODY,
+    check_inbox,
     check_target,
+    genuine_body,
     log_failures,
-    unsupported_inbox,
+    log_store_failure,
+    stored_body,
 )
 from boltcall_webhooks._errors import ConfigurationError, PayloadTooLargeError, WebhookError
 from boltcall_webhooks._http import (
@@ -82,6 +85,7 @@ if TYPE_CHECKING:
     from boltcall_webhooks._events import Event
     from boltcall_webhooks._secrets import Secrets
     from boltcall_webhooks._verifier import Verifier
+    from boltcall_webhooks.inbox import Inbox
 
     _ViewBase = View
 else:
@@ -116,10 +120,13 @@ def _configured_secrets() -> Secrets | None:
     return secrets
 
 
-def _verify(request: HttpRequest, source: VerifierSource) -> Event | HttpResponse:
+def _verify(
+    request: HttpRequest, source: VerifierSource, genuine: list[bytes] | None = None
+) -> Event | HttpResponse:
     """Check method, size and signature; return the event or the refusal.
 
-    On success the event is also stored as ``request.boltcall_event``.
+    On success the event is also stored as ``request.boltcall_event``. A signed
+    body that is not an envelope is appended to ``genuine`` (if given).
     """
     if request.method != "POST":
         return _respond(METHOD_NOT_ALLOWED)
@@ -130,6 +137,9 @@ def _verify(request: HttpRequest, source: VerifierSource) -> Event | HttpRespons
             return _respond(body)
         event = verifier.construct_event(body, request.META.get(_SIGNATURE_KEY))
     except WebhookError as error:
+        kept = genuine_body(error) if genuine is not None else None
+        if kept is not None and genuine is not None:
+            genuine.append(kept)
         return _respond(rejection_for(error))
     except UnreadableBodyError as error:
         # The server's stream refused the body (gunicorn's InvalidChunkSize for a
@@ -288,6 +298,14 @@ class BoltcallWebhookView(BoltcallWebhookMixin, View):
     worker thread, never blocking the event loop). ``boltcall_secrets=`` and
     ``boltcall_options=`` work as for any subclass.
 
+    With ``as_view(inbox=inbox)`` each verified delivery is stored
+    (``inbox.store``; ``await inbox.store_async`` in the async view, with
+    ``boltcall_async=True``) and answered 200 ``{"received": true,
+    "duplicate": false}`` once committed (``"duplicate": true`` for one already
+    stored); 503 ``{"error": "Inbox unavailable"}`` (logged) when storing
+    failed, never a 200. A signed body that is not an envelope is stored too
+    (``dead``), then refused 400. A worker runs the router's handlers.
+
     Otherwise subclass it and implement ``handle_event(self, request, event)``,
     a plain or an ``async def`` method (the view is async when it is). It
     returns an ``HttpResponse``, or ``None`` for an empty 200. An exception it
@@ -295,14 +313,15 @@ class BoltcallWebhookView(BoltcallWebhookMixin, View):
 
     Attributes:
         router: The router whose handlers run (``as_view(router=...)``).
-        inbox: Reserved for the inbox (store the delivery, then answer);
-            exactly one of ``router`` and ``inbox``.
-        boltcall_async: With ``router``: serve it as an async view.
+        inbox: The :class:`~boltcall_webhooks.inbox.Inbox` that stores each
+            delivery before the answer (``as_view(inbox=...)``); exactly one of
+            ``router`` and ``inbox``.
+        boltcall_async: Serve the ready view as an async view (ASGI).
     """
 
     http_method_names: ClassVar[list[str]] = ["post"]  # type: ignore[misc]
     router: ClassVar[Router | None] = None
-    inbox: ClassVar[object] = None
+    inbox: ClassVar[Inbox | None] = None
     boltcall_async: ClassVar[bool] = False
 
     @classonlymethod
@@ -311,9 +330,10 @@ class BoltcallWebhookView(BoltcallWebhookMixin, View):
 
         Raises:
             TypeError: ``router=``/``inbox=`` with an overridden ``handle_event``,
-                both of them, neither of them without ``handle_event``, or a
-                ``router`` that is not a ``Router``.
-            ConfigurationError: ``inbox=`` (not available yet), or unusable secrets.
+                both of them, neither of them without ``handle_event``, a
+                ``router`` that is not a ``Router`` or an ``inbox`` that is not
+                an ``Inbox``.
+            ConfigurationError: Unusable secrets.
         """
         router = initkwargs.get("router", cls.router)
         inbox = initkwargs.get("inbox", cls.inbox)
@@ -333,7 +353,7 @@ class BoltcallWebhookView(BoltcallWebhookMixin, View):
             raise TypeError(msg)
         check_target(router, inbox)
         if inbox is not None:
-            _check_inbox(inbox)
+            check_inbox(inbox)
         view_class = cls
         asynchronous = bool(initkwargs.get("boltcall_async", cls.boltcall_async))
         if asynchronous != cls.boltcall_async:
@@ -366,8 +386,6 @@ class BoltcallWebhookView(BoltcallWebhookMixin, View):
             if self.view_is_async:
                 return self._dispatch_async(self.router, self.event)  # type: ignore[return-value]
             return _dispatch(self.router, self.event)
-        if self.inbox is not None:
-            return self._store(request)
         result = self.handle_event(request, self.event)
         if result is None:
             return HttpResponse()
@@ -387,9 +405,56 @@ class BoltcallWebhookView(BoltcallWebhookMixin, View):
             return _respond(HANDLER_FAILED)
         return HttpResponse(RECEIVED_BODY, content_type=JSON_CONTENT_TYPE)
 
-    def _store(self, request: HttpRequest) -> HttpResponseBase:
-        """The ``inbox=`` branch: store the verified body, then answer."""
-        unsupported_inbox()
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        """Verify, then store into the inbox (``inbox=``) or hand over to ``post``."""
+        inbox = self.inbox
+        if inbox is None:
+            return super().dispatch(request, *args, **kwargs)
+        source = self._boltcall_source
+        if source is None:  # instantiated without as_view()
+            source = VerifierSource(
+                self.boltcall_secrets, self.boltcall_options, _configured_secrets
+            )
+            self._boltcall_source = source
+        genuine: list[bytes] = []
+        outcome = _verify(request, source, genuine)
+        if self.view_is_async:
+            return self._store_async(inbox, request, outcome, genuine)  # type: ignore[return-value]
+        if isinstance(outcome, HttpResponseBase):
+            if genuine:  # signed, not an envelope: kept (dead) for a person to look at
+                try:
+                    inbox.store(genuine[0], headers=request.headers)
+                except Exception as error:  # any failure: not stored
+                    return _respond(log_store_failure(error))
+            return outcome
+        self.event = outcome
+        try:
+            stored = inbox.store(request.body, headers=request.headers)
+        except Exception as error:  # any failure: not stored, never a 200
+            return _respond(log_store_failure(error))
+        return HttpResponse(stored_body(stored), content_type=JSON_CONTENT_TYPE)
+
+    async def _store_async(
+        self,
+        inbox: Inbox,
+        request: HttpRequest,
+        outcome: Event | HttpResponse,
+        genuine: list[bytes],
+    ) -> HttpResponseBase:
+        """The async ``inbox=`` view: ``await inbox.store_async`` (the loop never blocks)."""
+        if isinstance(outcome, HttpResponseBase):
+            if genuine:
+                try:
+                    await inbox.store_async(genuine[0], headers=request.headers)
+                except Exception as error:  # any failure: not stored
+                    return _respond(log_store_failure(error))
+            return outcome
+        self.event = outcome
+        try:
+            stored = await inbox.store_async(request.body, headers=request.headers)
+        except Exception as error:  # any failure: not stored, never a 200
+            return _respond(log_store_failure(error))
+        return HttpResponse(stored_body(stored), content_type=JSON_CONTENT_TYPE)
 
 
 def _dispatch(router: Router, event: Event) -> HttpResponse:
@@ -405,11 +470,6 @@ def _dispatch(router: Router, event: Event) -> HttpResponse:
 def _implements_handle_event(cls: type[BoltcallWebhookView]) -> bool:
     handle_event: object = cls.handle_event
     return handle_event is not cast("object", BoltcallWebhookView.handle_event)
-
-
-def _check_inbox(inbox: object) -> None:
-    """Refuse an unusable ``inbox=`` when the view is built."""
-    unsupported_inbox()
 
 
 # --------------------------------------------------------------------------- middleware

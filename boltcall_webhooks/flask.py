@@ -56,9 +56,12 @@ from boltcall_webhooks._endpoint import (
     HANDLER_FAILED,
     JSON_CONTENT_TYPE,
     RECEIVED_BODY,
+    check_inbox,
     check_target,
+    genuine_body,
     log_failures,
-    unsupported_inbox,
+    log_store_failure,
+    stored_body,
 )
 from boltcall_webhooks._errors import PayloadTooLargeError, WebhookError
 from boltcall_webhooks._http import (
@@ -84,6 +87,7 @@ if TYPE_CHECKING:
     from boltcall_webhooks._router import Router
     from boltcall_webhooks._secrets import Secrets
     from boltcall_webhooks._verifier import Verifier
+    from boltcall_webhooks.inbox import Inbox
 
 __all__ = ["CONFIG_KEY", "verify_webhook", "webhook_view"]
 
@@ -168,8 +172,13 @@ def _config() -> Mapping[str, object]:
     return current_app.config
 
 
-def _verify(req: Request, source: VerifierSource) -> Event | Rejection:
-    """Check method, size and signature; return the event or the refusal."""
+def _verify(
+    req: Request, source: VerifierSource, genuine: list[bytes] | None = None
+) -> Event | Rejection:
+    """Check method, size and signature; return the event or the refusal.
+
+    A signed body that is not an envelope is appended to ``genuine`` (if given).
+    """
     if req.method != "POST":
         return METHOD_NOT_ALLOWED
     try:
@@ -179,6 +188,9 @@ def _verify(req: Request, source: VerifierSource) -> Event | Rejection:
             return body
         return verifier.construct_event(body, req.environ.get(_SIGNATURE_KEY))
     except WebhookError as error:
+        kept = genuine_body(error) if genuine is not None else None
+        if kept is not None and genuine is not None:
+            genuine.append(kept)
         return rejection_for(error)
     except UnreadableBodyError as error:
         # The server's stream refused the body (gunicorn's InvalidChunkSize for a
@@ -295,11 +307,11 @@ def _check_accepts_event(view: View) -> None:
 def webhook_view(
     *,
     router: Router | None = None,
-    inbox: object = None,
+    inbox: Inbox | None = None,
     secrets: Secrets | None = None,
     **options: Any,
 ) -> Callable[..., Response]:
-    """Build a ready view that verifies each delivery and runs the router's handlers.
+    """Build a ready view that verifies each delivery, then runs the router or stores it.
 
     ::
 
@@ -314,13 +326,23 @@ def webhook_view(
     500 ``{"error": "Handler failed"}`` when one raised (the others still run;
     one ERROR record with the traceback per failed handler, on the
     ``boltcall_webhooks`` logger); the refusals of :func:`verify_webhook`
-    otherwise. The view's endpoint name is ``boltcall_webhook_view``: pass
-    ``endpoint=`` to ``add_url_rule`` to register a second one.
+    otherwise.
+
+    With ``inbox=``, a verified delivery is stored (``inbox.store``) and
+    answered 200 ``{"received": true, "duplicate": false}`` once committed
+    (``"duplicate": true`` for a delivery already stored); 503 ``{"error":
+    "Inbox unavailable"}`` (logged) when storing failed, never a 200. A signed
+    body that is not an envelope is stored too (``dead``), then refused 400.
+    A worker (``inbox.work(router)``, ``boltcall-webhooks inbox work`` or
+    ``inbox.start_worker(router)``) runs the handlers.
+
+    The view's endpoint name is ``boltcall_webhook_view``: pass ``endpoint=``
+    to ``add_url_rule`` to register a second one.
 
     Args:
         router: The :class:`~boltcall_webhooks.Router` whose handlers run.
-        inbox: Reserved for the inbox (store the delivery, then answer);
-            exactly one of ``router`` and ``inbox``.
+        inbox: The :class:`~boltcall_webhooks.inbox.Inbox` that stores each
+            delivery before the answer; exactly one of ``router`` and ``inbox``.
         secrets: As for :func:`verify_webhook` (``None``: ``app.config``, then
             the environment, at request time).
         **options: ``max_body_size``, ``tolerance``, ``strict``, ``clock``.
@@ -330,9 +352,9 @@ def webhook_view(
 
     Raises:
         TypeError: Both or neither of ``router`` and ``inbox``, a ``router``
-            that is not a ``Router``, or an unknown option.
-        ConfigurationError: The ``secrets`` given are unusable, or ``inbox=``
-            (not available yet).
+            that is not a ``Router``, an ``inbox`` that is not an ``Inbox``,
+            or an unknown option.
+        ConfigurationError: The ``secrets`` given are unusable.
     """
     check_target(router, inbox)
     source = VerifierSource(secrets, options, _configured_secrets)
@@ -358,9 +380,32 @@ def _router_view(router: Router, source: VerifierSource) -> Callable[..., Respon
     return boltcall_webhook_view
 
 
-def _inbox_view(inbox: object, source: VerifierSource) -> Callable[..., Response]:
+def _inbox_view(inbox: Inbox, source: VerifierSource) -> Callable[..., Response]:
     """The ``inbox=`` branch: store the verified body, then answer."""
-    unsupported_inbox()
+    check_inbox(inbox)
+
+    def boltcall_webhook_view(**_url_values: object) -> Response:
+        req = cast("Request", request._get_current_object())  # type: ignore[attr-defined]
+        genuine: list[bytes] = []
+        outcome = _verify(req, source, genuine)
+        if isinstance(outcome, Rejection):
+            if genuine:  # signed, not an envelope: kept (dead) for a person to look at
+                try:
+                    inbox.store(genuine[0], headers=dict(req.headers))
+                except Exception as error:  # any failure: not stored
+                    return _respond(log_store_failure(error))
+            return _respond(outcome)
+        g.boltcall_event = outcome
+        try:
+            stored = inbox.store(req.get_data(cache=True), headers=dict(req.headers))
+        except Exception as error:  # any failure: not stored, never a 200
+            return _respond(log_store_failure(error))
+        response: Response = current_app.response_class(
+            stored_body(stored), status=200, content_type=JSON_CONTENT_TYPE
+        )
+        return response
+
+    return boltcall_webhook_view
 
 
 def _received() -> Response:

@@ -29,9 +29,12 @@ from boltcall_webhooks._endpoint import (
     HANDLER_FAILED,
     JSON_CONTENT_TYPE,
     RECEIVED_BODY,
+    check_inbox,
     check_target,
+    genuine_body,
     log_failures,
-    unsupported_inbox,
+    log_store_failure,
+    stored_body,
 )
 from boltcall_webhooks._errors import (
     ConfigurationError,
@@ -63,6 +66,7 @@ if TYPE_CHECKING:
     from boltcall_webhooks._router import Router
     from boltcall_webhooks._secrets import Secrets
     from boltcall_webhooks._verifier import Verifier
+    from boltcall_webhooks.inbox import Inbox
 
 __all__ = ["STATE_KEY", "BoltcallWebhookMiddleware", "verified_event", "webhook_endpoint"]
 
@@ -287,13 +291,17 @@ def verified_event(
 
 
 async def _verify_scope(
-    scope: Scope, receive: Receive, source: VerifierSource
+    scope: Scope,
+    receive: Receive,
+    source: VerifierSource,
+    genuine: list[bytes] | None = None,
 ) -> tuple[Event, bytes] | Rejection | None:
     """The middleware's check: the event and its body, the refusal, or ``None`` if the client left.
 
     Shared by :class:`BoltcallWebhookMiddleware` and :func:`webhook_endpoint`:
     method, ``Content-Length`` (413 before a byte of the body is read), the
     body read from ``receive`` (capped), then the signature and the envelope.
+    A signed body that is not an envelope is appended to ``genuine`` (if given).
     """
     if scope.get("method") != "POST":
         return METHOD_NOT_ALLOWED
@@ -307,6 +315,9 @@ async def _verify_scope(
             return None
         return verifier.construct_event(body, signature), body
     except WebhookError as exc:
+        kept = genuine_body(exc) if genuine is not None else None
+        if kept is not None and genuine is not None:
+            genuine.append(kept)
         return rejection_for(exc)
     except _Refused as refused:
         return refused.rejection
@@ -464,11 +475,11 @@ def _framework() -> tuple[type[Request], type[HTTPException], type[Exception]]:
 def webhook_endpoint(
     *,
     router: Router | None = None,
-    inbox: object = None,
+    inbox: Inbox | None = None,
     secrets: Secrets | None = None,
     **options: Any,
 ) -> Callable[[Request], Awaitable[Response]]:
-    """Build a ready endpoint that verifies each delivery and runs the router's handlers.
+    """Build a ready endpoint that verifies each delivery, then runs the router or stores it.
 
     In Starlette, ``Route("/webhooks/boltcall", webhook_endpoint(router=router),
     methods=["POST"])``; in FastAPI, ``app.add_api_route("/webhooks/boltcall",
@@ -484,10 +495,19 @@ def webhook_endpoint(
     still run; one ERROR record with the traceback per failed handler, on the
     ``boltcall_webhooks`` logger).
 
+    With ``inbox=``, a verified delivery is stored with ``await
+    inbox.store_async`` (the event loop never blocks) and answered 200
+    ``{"received": true, "duplicate": false}`` once committed (``"duplicate":
+    true`` for one already stored); 503 ``{"error": "Inbox unavailable"}``
+    (logged) when storing failed, never a 200. A signed body that is not an
+    envelope is stored too (``dead``), then refused 400 (behind the middleware,
+    the middleware refuses it before the endpoint runs). A worker runs the
+    router's handlers.
+
     Args:
         router: The :class:`~boltcall_webhooks.Router` whose handlers run.
-        inbox: Reserved for the inbox (store the delivery, then answer);
-            exactly one of ``router`` and ``inbox``.
+        inbox: The :class:`~boltcall_webhooks.inbox.Inbox` that stores each
+            delivery before the answer; exactly one of ``router`` and ``inbox``.
         secrets: One secret, several, or a mapping ``event type -> secret(s)``;
             ``None`` reads ``BOLTCALL_WEBHOOK_SECRET`` at the first request.
         **options: ``max_body_size`` (default 1 MiB), ``tolerance``, ``strict``, ``clock``.
@@ -498,9 +518,9 @@ def webhook_endpoint(
     Raises:
         ImportError: Starlette is not installed.
         TypeError: Both or neither of ``router`` and ``inbox``, a ``router``
-            that is not a ``Router``, or an unknown option.
-        ConfigurationError: An explicit ``secrets``/option is invalid, or
-            ``inbox=`` (not available yet).
+            that is not a ``Router``, an ``inbox`` that is not an ``Inbox``,
+            or an unknown option.
+        ConfigurationError: An explicit ``secrets``/option is invalid.
     """
     check_target(router, inbox)
     source = VerifierSource(secrets, options)
@@ -547,10 +567,47 @@ def _router_endpoint(
 
 
 def _inbox_endpoint(
-    inbox: object, source: VerifierSource
+    inbox: Inbox, source: VerifierSource
 ) -> Callable[[Request], Awaitable[Response]]:
-    """The ``inbox=`` branch: store the verified body, then answer."""
-    unsupported_inbox()
+    """The ``inbox=`` branch: store the verified body (off the loop), then answer."""
+    check_inbox(inbox)
+    request_class, response_class = _endpoint_classes()
+
+    def answer(rejection: Rejection) -> Response:
+        return response_class(
+            rejection.body,
+            status_code=rejection.status,
+            headers=dict(rejection.headers),
+            media_type=rejection.content_type,
+        )
+
+    async def boltcall_webhook_endpoint(request: Request) -> Response:
+        scope = request.scope
+        state = scope.get("state")
+        known = state.get(STATE_KEY) if state else None
+        if isinstance(known, Event):
+            body = await request.body()  # verified by the middleware, which replays the body
+        else:
+            genuine: list[bytes] = []
+            outcome = await _verify_scope(scope, request.receive, source, genuine)
+            if outcome is None:
+                return answer(CLIENT_DISCONNECTED)  # nobody listens; Starlette needs a response
+            if isinstance(outcome, Rejection):
+                if genuine:  # signed, not an envelope: kept (dead) for a person to look at
+                    try:
+                        await inbox.store_async(genuine[0], headers=request.headers)
+                    except Exception as error:  # any failure: not stored
+                        return answer(log_store_failure(error))
+                return answer(outcome)
+            body = outcome[1]
+        try:
+            stored = await inbox.store_async(body, headers=request.headers)
+        except Exception as error:  # any failure: not stored, never a 200
+            return answer(log_store_failure(error))
+        return response_class(stored_body(stored), media_type=JSON_CONTENT_TYPE)
+
+    _declare_request(boltcall_webhook_endpoint, request_class, response_class)
+    return boltcall_webhook_endpoint
 
 
 def _endpoint_classes() -> tuple[type[Request], type[Response]]:

@@ -167,7 +167,7 @@ def check_construction_errors(build: Any) -> None:
         build(router=router, inbox=object())
     with pytest.raises(TypeError, match="Router"):
         build(router=object())
-    with pytest.raises(ConfigurationError, match=re.escape("inbox= arrives with")):
+    with pytest.raises(TypeError, match=re.escape("inbox= takes a boltcall_webhooks.inbox.Inbox")):
         build(inbox=object())
     with pytest.raises(TypeError, match="max_size"):
         build(router=router, max_size=10)
