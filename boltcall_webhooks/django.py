@@ -44,8 +44,10 @@ try:
     from django.http import HttpRequest, HttpResponse
     from django.http.request import RawPostDataException
     from django.http.response import HttpResponseBase
+    from django.urls import Resolver404, ResolverMatch, get_resolver
     from django.utils.decorators import classonlymethod
     from django.utils.functional import classproperty
+    from django.utils.translation import get_language
     from django.views import View
 except ImportError as _missing:  # pragma: no cover - exercised only without Django
     msg = (
@@ -78,6 +80,7 @@ from boltcall_webhooks._http import (
     rejection_for_unreadable,
     unreadable_body,
 )
+from boltcall_webhooks._paths import INVALID_PATH, PathGuard, PathVerdict
 from boltcall_webhooks._router import DispatchError, Router
 from boltcall_webhooks._signing import SIGNATURE_HEADER
 
@@ -103,6 +106,8 @@ R = TypeVar("R")
 
 _SECRET_SETTING = "BOLTCALL_WEBHOOK_SECRET"  # noqa: S105 - a setting name
 _PATHS_SETTING = "BOLTCALL_WEBHOOK_PATHS"
+_PATH_CHECKED = "_boltcall_path_checked"  # set on a request the middleware judged guarded
+_MAX_RESOLVERS = 64  # URL resolvers (URLconfs x languages) whose guarded matches are cached
 _SIGNATURE_KEY = "HTTP_" + SIGNATURE_HEADER.upper().replace("-", "_")
 _CHUNK = 64 * 1024
 _OPTION_SETTINGS: Mapping[str, str] = {
@@ -482,6 +487,15 @@ class BoltcallWebhookMiddleware:
     view never runs); a verified one carries ``request.boltcall_event`` and is
     exempt from the CSRF check wherever this middleware stands in
     ``MIDDLEWARE``. Other paths pass untouched. Works under WSGI and ASGI.
+
+    A guarded path is guarded in every spelling: compared by a canonical key
+    (percent-decoded, case-folded, without empty or dot segments, ``;params``
+    or a trailing slash), and, after URL resolution, any request that resolves
+    to the same view, URL pattern and arguments as a guarded path (a
+    ``re_path`` such as ``r"^hook/?$"`` or one without ``$``) is verified too.
+    A path with a control character that comes near a guarded path is refused
+    with 400 ``{"error": "Invalid path"}``.
+
     Place it near the top of ``MIDDLEWARE`` so that nothing parses the body
     first. Options come from ``BOLTCALL_WEBHOOK_MAX_BODY_SIZE``,
     ``BOLTCALL_WEBHOOK_TOLERANCE`` and ``BOLTCALL_WEBHOOK_STRICT``. With
@@ -506,6 +520,9 @@ class BoltcallWebhookMiddleware:
         if self._async:
             markcoroutinefunction(self)
         self._paths = _guarded_paths()
+        self._guard = PathGuard(self._paths)
+        # (id of the URL resolver, language) -> (resolver, the guarded paths' matches)
+        self._resolved: dict[tuple[int, str | None], tuple[object, tuple[ResolverMatch, ...]]] = {}
         options = {
             option: getattr(settings, name)
             for option, name in _OPTION_SETTINGS.items()
@@ -531,9 +548,36 @@ class BoltcallWebhookMiddleware:
         )
         return await get_response(request)
 
-    def _check(self, request: HttpRequest) -> HttpResponse | None:
-        if request.path_info not in self._paths:
+    def process_view(
+        self,
+        request: HttpRequest,
+        view_func: Callable[..., Any],
+        view_args: tuple[Any, ...],
+        view_kwargs: dict[str, Any],
+    ) -> HttpResponse | None:
+        """Verify a request that the URL resolver sent where a guarded path goes.
+
+        ``__call__`` judged the path by its spelling; this catches what only the
+        resolver knows (a ``re_path`` without ``$``, an optional slash...).
+        """
+        if getattr(request, _PATH_CHECKED, False) or not self._resolves_like_guarded(request):
             return None
+        return self._verify_guarded(request)
+
+    def _check(self, request: HttpRequest) -> HttpResponse | None:
+        script_name = request.META.get("SCRIPT_NAME")
+        verdict = self._guard.verdict(
+            (request.path_info, request.path),
+            (script_name,) if isinstance(script_name, str) else (),
+        )
+        if verdict is PathVerdict.PASS:
+            return None
+        if verdict is PathVerdict.REFUSE:
+            return _respond(INVALID_PATH)
+        return self._verify_guarded(request)
+
+    def _verify_guarded(self, request: HttpRequest) -> HttpResponse | None:
+        setattr(request, _PATH_CHECKED, True)
         outcome = _verify(request, self._source)
         if isinstance(outcome, HttpResponse):
             return outcome
@@ -542,6 +586,37 @@ class BoltcallWebhookMiddleware:
         # signature already proves the request comes from Boltcall.
         cast("Any", request)._dont_enforce_csrf_checks = True
         return None
+
+    def _resolves_like_guarded(self, request: HttpRequest) -> bool:
+        """Whether the request resolved to the view, pattern and arguments of a guarded path."""
+        match = getattr(request, "resolver_match", None)
+        if not isinstance(match, ResolverMatch):
+            return False
+        return any(
+            guarded.func is match.func
+            and guarded.route == match.route
+            and guarded.args == match.args
+            and guarded.kwargs == match.kwargs
+            for guarded in self._guarded_matches(request)
+        )
+
+    def _guarded_matches(self, request: HttpRequest) -> tuple[ResolverMatch, ...]:
+        """How the guarded paths resolve in this request's URLconf (cached per resolver)."""
+        resolver = get_resolver(getattr(request, "urlconf", None))
+        key = (id(resolver), get_language())  # i18n patterns resolve per language
+        cached = self._resolved.get(key)
+        if cached is not None and cached[0] is resolver:
+            return cached[1]
+        matches: list[ResolverMatch] = []
+        for path in self._paths:
+            try:
+                matches.append(resolver.resolve(path))
+            except Resolver404:
+                continue
+        if len(self._resolved) >= _MAX_RESOLVERS:
+            self._resolved.clear()
+        self._resolved[key] = (resolver, tuple(matches))
+        return tuple(matches)
 
 
 def _guarded_paths() -> frozenset[str]:
