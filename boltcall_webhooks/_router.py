@@ -130,10 +130,12 @@ def _normalise_kind(kind: object) -> type[Event] | str:
     if kind == Event:
         msg = "on() takes event classes, not the Event union; use router.on_any for every event"
         raise TypeError(msg)
+    # Never the object's repr: an event passed by mistake would put its data in the message.
+    shown = kind.__qualname__ if isinstance(kind, type) else f"a {type(kind).__name__} object"
     msg = (
         "on() takes event classes (NewLeadEvent, MissedCallEvent, AppointmentBookedEvent, "
         "CallCompletedEvent, ReviewReceivedEvent, UnknownEvent) or event type names, "
-        f"not {kind!r}"
+        f"not {shown}"
     )
     raise TypeError(msg)
 

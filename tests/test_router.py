@@ -121,6 +121,15 @@ class TestRegistration:
             router.on(*kinds)
         assert router.handlers_for(LEAD) == []
 
+    def test_the_type_error_does_not_show_the_object(self) -> None:
+        """An event given to on() by mistake: the message names its class, not its data."""
+        with pytest.raises(TypeError) as caught:
+            Router().on(LEAD)  # type: ignore[call-overload]
+        assert "a NewLeadEvent object" in str(caught.value)
+        assert "Ada" not in str(caught.value)
+        with pytest.raises(TypeError, match=r"not Lead$"):
+            Router().on(Lead)  # type: ignore[call-overload]
+
     def test_the_event_union_points_to_on_any(self) -> None:
         """on(Event) is a TypeError whose message suggests on_any."""
         with pytest.raises(TypeError, match="on_any"):
