@@ -80,6 +80,10 @@ autodoc_type_aliases = {
     "Event": "boltcall_webhooks.Event",
     "Clock": "boltcall_webhooks.Clock",
     "Delivery": "boltcall_webhooks.inbox.Delivery",
+    "Backoff": "boltcall_webhooks.inbox.Backoff",
+    "Dedupe": "boltcall_webhooks.inbox.Dedupe",
+    "RouterLike": "boltcall_webhooks.Router",
+    "Inbox": "boltcall_webhooks.inbox.Inbox",
     # Framework types the adapters import for type checking only.
     "ResponseReturnValue": "flask.typing.ResponseReturnValue",
     "Request": "starlette.requests.Request",
@@ -241,7 +245,10 @@ def _attribute_docs(module_name: str) -> dict[str, list[str]]:
         ]
     docs: dict[str, list[str]] = {}
     for source in sources:
-        importlib.import_module(source)
+        try:
+            importlib.import_module(source)
+        except ImportError:  # a backend whose extra is not installed ([postgres])
+            continue
         for (scope, attr), lines in ModuleAnalyzer.for_module(source).find_attr_docs().items():
             if scope == "" and attr in public and attr not in docs:
                 docs[attr] = list(lines)
@@ -313,6 +320,7 @@ PUBLIC_MODULES = [
     "boltcall_webhooks.testing.strategies",
     "boltcall_webhooks.testing.pytest_plugin",
     "boltcall_webhooks.api",
+    "boltcall_webhooks.inbox",
 ]
 
 

@@ -55,7 +55,7 @@ class DeliveryNotFoundError(InboxError, LookupError):
 class LeaseLostError(InboxError):
     """This worker's lease on a delivery was lost (expired and claimed again, or replayed).
 
-    Raised by :meth:`Backend.complete_handler` after rolling back everything the
+    Raised by the backend's ``complete_handler`` after rolling back everything the
     handler wrote through ``delivery.connection``: the worker stops working on
     that delivery; whoever holds the lease now finishes it.
     """
