@@ -187,15 +187,8 @@ def is_refused_by_uvicorn(answer: Answer | None) -> bool:
 
 def is_handled(answer: Answer | None) -> bool:
     """An ordinary delivery: 200 and the handler's echo of the event."""
-    return (
-        answer is not None
-        and answer.status == 200
-        and json_of(answer)
-        == {
-            "received": "new_lead",
-            "id": "lead_malformed",
-        }
-    )
+    echo = {"received": "new_lead", "id": "lead_malformed"}
+    return answer is not None and answer.status == 200 and json_of(answer) == echo
 
 
 # --------------------------------------------------------------------------- gunicorn
