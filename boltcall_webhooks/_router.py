@@ -3,8 +3,8 @@
 Registration does the work once: it checks each handler's signature and
 builds, per event class (and per registered unknown type name), the tuple of
 handlers to run. :meth:`Router.dispatch` is then one dictionary look-up and a
-loop; nothing is inspected per event, and a one-off ``Delivery`` is built
-only when a handler asks for one.
+loop; nothing is inspected per event, and a one-off delivery is built only
+when a handler asks for one.
 """
 
 from __future__ import annotations
@@ -360,7 +360,8 @@ class Router:
         Args:
             event: The event, as :func:`construct_event` returns it.
             delivery: Given to handlers that take one; ``None`` builds a one-off
-                ``Delivery`` (``attempts=1``), only if some handler takes one.
+                :class:`~boltcall_webhooks.inbox.Delivery` (``attempts=1``), only if
+                some handler takes one.
 
         Raises:
             DispatchError: One or more handlers raised.

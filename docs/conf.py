@@ -206,9 +206,6 @@ nitpick_ignore += [("py:class", name) for name in ("P", "R", "boltcall_webhooks.
 # 5. The router's private typing helpers: the type variables of Router.on's
 #    overloads and the decorator types they return.
 nitpick_ignore_regex += [(r"py:class", r"boltcall_webhooks\._router\._\w+")]
-# 6. The delivery a router handler receives is documented with the inbox
-#    (boltcall_webhooks.inbox.Delivery); resolved once that reference lists it.
-nitpick_ignore += [("py:class", "boltcall_webhooks.inbox.Delivery")]
 
 # -- doctest ------------------------------------------------------------------
 
