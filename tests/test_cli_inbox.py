@@ -154,6 +154,7 @@ def test_work_once_list_show_replay_and_purge(  # noqa: PLR0915 (one story, step
     work = _cli("inbox", "work", "--router", "hooks_for_cli:router", "--once", *base, cwd=tmp_path)
     work.communicate(timeout=60)
     assert inbox.get(ok.id).state is DeliveryState.DONE
+    time.sleep(0.1)  # --older-than 0.000001 days: finished more than 0.09 s ago
     assert main(["inbox", "purge", "--older-than", "0.000001", *base]) == 0
     assert capsys.readouterr().out.strip() == "removed 1 bodies"
     assert inbox.get(ok.id).body is None

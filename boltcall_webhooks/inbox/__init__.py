@@ -16,7 +16,9 @@ machine.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import math
+import os
 import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
@@ -60,6 +62,9 @@ __all__ = [
     "WorkerHandle",
     "exponential_backoff",
 ]
+
+
+_STORE_THREADS = 32  # threads for store_async (per inbox and process)
 
 
 def _utc_now() -> datetime:
@@ -137,6 +142,9 @@ class Inbox:
         self._url, self._backend = open_backend(url, backend_options)
         #: Set by every store in this process: idle workers of this process look at once.
         self.wakeup = threading.Event()
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._executor_pid = 0
+        self._executor_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"Inbox({self._url!r})"
@@ -213,10 +221,23 @@ class Inbox:
         """:meth:`store` for async code: the event loop is never blocked."""
         del headers
         if type(self._backend).store_async is Backend.store_async:
-            return await asyncio.to_thread(self.store, body)  # parse and store: one thread hop
+            # Parse and store in one hop to threads of our own: enough of them that
+            # concurrent requests meet in one group commit (the loop's default
+            # executor has only a few threads).
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._store_executor(), self.store, body)
         stored = await self._backend.store_async(self._prepare(body))
         self.wakeup.set()
         return stored
+
+    def _store_executor(self) -> concurrent.futures.ThreadPoolExecutor:
+        with self._executor_lock:
+            if self._executor is None or self._executor_pid != os.getpid():
+                self._executor = concurrent.futures.ThreadPoolExecutor(
+                    max_workers=_STORE_THREADS, thread_name_prefix="boltcall-inbox-store"
+                )
+                self._executor_pid = os.getpid()
+            return self._executor
 
     # -- working -------------------------------------------------------------------
 
@@ -332,4 +353,8 @@ class Inbox:
 
     def close(self) -> None:
         """Close this process's database connections (they reopen on next use)."""
+        with self._executor_lock:
+            executor, self._executor = self._executor, None
+        if executor is not None and self._executor_pid == os.getpid():
+            executor.shutdown(wait=True)
         self._backend.close()

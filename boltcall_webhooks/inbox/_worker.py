@@ -243,6 +243,9 @@ class _Loop:
                     self.stop.set()
                     return
                 self.stop.wait(_RETRY_AFTER_ERROR)
+            except Exception:  # a bug (router, backend): log it, keep this thread alive
+                logger.exception("inbox: delivery %s left to its lease", delivery_id)
+                self.stop.wait(_RETRY_AFTER_ERROR)
             with self._count_lock:
                 self.count += 1
 
