@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import enum
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property
-from typing import Any
+from typing import Any, cast
 
 from boltcall_webhooks._events import Event
 from boltcall_webhooks._parsing import parse_event
@@ -38,19 +39,25 @@ class DeliveryState(str, enum.Enum):
         return self.value
 
 
+def _fields_key(event: Event) -> str | None:
+    """``type:data.id:timestamp`` from the envelope's own strings, if it has them."""
+    data: object = event.raw.get("data")
+    timestamp: object = event.raw.get("timestamp")
+    if isinstance(data, Mapping) and isinstance(timestamp, str):
+        resource_id: object = cast("Mapping[str, object]", data).get("id")
+        if isinstance(resource_id, str) and resource_id:
+            return f"{event.type}:{resource_id}:{timestamp}"
+    return None
+
+
 def event_key(body: bytes, event: Event | None) -> str:
     """The ``"event"`` dedupe key: ``type:data.id:timestamp``, else ``sha256:<hex>``.
 
     The timestamp is the envelope's own string, so a dashboard re-send (same
     event, same timestamp) has the same key however the body is re-serialised.
     """
-    if event is not None:
-        data = event.raw.get("data")
-        resource_id = data.get("id") if isinstance(data, dict) else None
-        timestamp = event.raw.get("timestamp")
-        if isinstance(resource_id, str) and resource_id and isinstance(timestamp, str):
-            return f"{event.type}:{resource_id}:{timestamp}"
-    return "sha256:" + hashlib.sha256(body).hexdigest()
+    key = _fields_key(event) if event is not None else None
+    return key if key is not None else "sha256:" + hashlib.sha256(body).hexdigest()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,13 +110,16 @@ class Delivery:
     @classmethod
     def one_off(cls, event: Event, body: bytes | None = None) -> Delivery:
         """A delivery for an event dispatched without an inbox (``attempts=1``)."""
-        if body is None:
-            import json  # noqa: PLC0415
+        key = _fields_key(event)
+        if key is None:
+            if body is None:
+                import json  # noqa: PLC0415
 
-            body = json.dumps(dict(event.raw), separators=(",", ":")).encode()
+                body = json.dumps(dict(event.raw), separators=(",", ":")).encode()
+            key = event_key(body, event)
         delivery = cls(
             id=None,
-            key=event_key(body, event),
+            key=key,
             state=DeliveryState.PROCESSING,
             event_type=event.type,
             received_at=datetime.now(timezone.utc),
