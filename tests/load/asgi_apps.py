@@ -8,8 +8,9 @@ handler, ``async def`` like the examples' own, is registered on each example's
 router (``on_any``) to record every event it dispatches.
 
 Both also get ``POST /bare``, the baseline: it reads the body through the same
-framework, parses it with ``json.loads`` and answers the same JSON as the ready
-endpoint (``{"received": true}``) without verifying anything.
+framework, parses it with ``json.loads``, writes the same record line as the
+recorder (to a file the driver does not count) and answers the same JSON as the
+ready endpoint (``{"received": true}``) without verifying anything.
 
 ``unguarded_app`` is the driver's positive control: a receiver with the classic
 bug (it parses the body and never checks the signature). A load run against it
@@ -34,6 +35,7 @@ __all__ = ["fastapi_app", "starlette_app", "unguarded_app"]
 
 check_installed()
 _recorder: Final = Recorder()
+_baseline_recorder: Final = Recorder(prefix="baseline")
 _BASELINE_BODY: Final = json.dumps({"received": True}).encode()
 
 
@@ -43,8 +45,8 @@ async def _record(event: Event) -> None:
 
 
 async def _baseline(request: Request) -> Response:
-    """Parse the body as JSON and answer what the ready endpoint answers; verify nothing."""
-    json.loads(await request.body())
+    """Parse the body, record its id and answer what the ready endpoint answers; verify nothing."""
+    _baseline_recorder.record_id(json.loads(await request.body())["data"].get("id"))
     return Response(_BASELINE_BODY, media_type="application/json")
 
 

@@ -41,14 +41,19 @@ EXAMPLES: Final = pathlib.Path(__file__).resolve().parents[2] / "examples"
 
 
 class Recorder:
-    """Appends event ids to a per-process file; safe across threads and after fork."""
+    """Appends event ids to a per-process file; safe across threads and after fork.
 
-    def __init__(self, directory: str | None = None) -> None:
+    The driver counts the ``handled-*`` files; the baseline route writes the same
+    lines to ``baseline-*`` files (the same work, not counted).
+    """
+
+    def __init__(self, directory: str | None = None, *, prefix: str = "handled") -> None:
         directory = directory if directory is not None else os.environ.get(RECORD_DIR_VAR)
         if not directory or not pathlib.Path(directory).is_dir():
             msg = f"Set {RECORD_DIR_VAR} to an existing directory for the handled-event records."
             raise RuntimeError(msg)
         self._directory = pathlib.Path(directory)
+        self._prefix = prefix
         self._lock = threading.Lock()
         self._pid = -1
         self._fd = -1
@@ -67,7 +72,7 @@ class Recorder:
         if pid != self._pid:  # first event in this process (apps may load before a fork)
             with self._lock:
                 if pid != self._pid:
-                    path = self._directory / f"handled-{pid}.jsonl"
+                    path = self._directory / f"{self._prefix}-{pid}.jsonl"
                     self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
                     self._pid = pid
         os.write(self._fd, line)
