@@ -144,6 +144,20 @@ class _Holder:
         self.conn = conn
 
 
+def _refuse_nested(conn: sqlite3.Connection, action: str) -> None:
+    """Refuse to write from inside a handler's open transaction (same thread, same connection).
+
+    Committing there would commit the handler's half-done writes, rolling back
+    would silently drop them: neither is acceptable, so the call fails instead.
+    """
+    if conn.in_transaction:
+        msg = (
+            f"SQLite inbox: {action} called inside a handler that has written through "
+            "delivery.connection; call it before the handler's first write"
+        )
+        raise InboxError(msg)
+
+
 def _close_quietly(conn: sqlite3.Connection) -> None:
     try:
         conn.close()
@@ -232,9 +246,8 @@ class SQLiteBackend(Backend):
     def _write(self, action: str) -> Generator[sqlite3.Connection]:
         """One ``BEGIN IMMEDIATE`` transaction: committed on success, else rolled back."""
         conn = self._connect()
+        _refuse_nested(conn, action)
         try:
-            if conn.in_transaction:
-                conn.rollback()
             conn.execute("BEGIN IMMEDIATE")
             yield conn
             conn.commit()
@@ -283,6 +296,7 @@ class SQLiteBackend(Backend):
                 conn = self._connect()
             finally:
                 self._migrated = False
+        _refuse_nested(conn, "migrate")
         try:
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if str(mode).lower() != "wal":
@@ -315,7 +329,7 @@ class SQLiteBackend(Backend):
 
     def store(self, item: NewDelivery) -> Stored:
         """Store ``item`` (see :meth:`Backend.store`); concurrent calls share one commit."""
-        self._connect()
+        _refuse_nested(self._connect(), "store")
         crash_point("before_insert")
         waiter = _Waiter(item)
         with self._batch_lock:
@@ -348,8 +362,6 @@ class SQLiteBackend(Backend):
         conn = self._connect()
         several = len(batch) > 1
         try:
-            if conn.in_transaction:
-                conn.rollback()
             conn.execute("BEGIN IMMEDIATE")
             for waiter in batch:
                 item = waiter.item

@@ -278,6 +278,37 @@ class TestInboxContract:
         assert backend.query("SELECT key, handler FROM ledger") == [(stored.key, "attempt 2")]
         assert inbox.get(stored.id).state is DeliveryState.DONE
 
+    def test_a_handler_may_store_before_writing_but_not_after(
+        self, make_inbox: MakeInbox, backend: Setup, clock: FixedClock
+    ) -> None:
+        backend.query(LEDGER_SQL)
+        inbox = make_inbox(backoff=lambda attempt: 1.0)
+        router = Router()
+        errors: list[BaseException] = []
+
+        @router.on(NewLeadEvent, name="chain")
+        def chain(event: NewLeadEvent, delivery: Delivery) -> None:
+            inbox.store(lead_body(100 + delivery.attempts, event="missed_call"))  # fine first
+            backend.ledger_insert(delivery.connection, delivery.key, "chain")
+            if delivery.attempts == 1:
+                try:
+                    inbox.store(lead_body(200))  # inside its own open transaction
+                except InboxError as exc:
+                    errors.append(exc)
+                    raise
+
+        stored = inbox.store(lead_body(1))
+        inbox.work(router, once=True)
+        # SQLite refuses (one connection per thread); a backend whose handler
+        # transaction has a connection of its own may accept it.
+        assert len(errors) == (1 if backend.url.startswith("sqlite") else len(errors))
+        if errors:
+            assert backend.query("SELECT * FROM ledger") == []  # rolled back, nothing lost
+            clock.advance(1)
+            inbox.work(router, once=True)
+        assert backend.query("SELECT handler FROM ledger") == [("chain",)]
+        assert inbox.get(stored.id).state is DeliveryState.DONE
+
     def test_an_unparsable_stored_body_is_dead_at_once(self, make_inbox: MakeInbox) -> None:
         # A dead non-envelope replayed by a person cannot run: dead again, no retries.
         inbox = make_inbox()
