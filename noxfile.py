@@ -44,6 +44,7 @@ nox.options.sessions = [
     "fuzz",
     "timing",
     "load",
+    "inbox_proofs",
 ]
 
 
@@ -86,6 +87,7 @@ def tests(session: nox.Session) -> None:
         "--ignore=tests/adapters",
         "--ignore=tests/servers",
         "--ignore=tests/typing",
+        "--ignore=tests/inbox_crash",  # real servers and processes: the inbox_proofs session
         # Snippets run in the docs session, with every framework they show installed.
         "--ignore=tests/test_docs.py",
         *session.posargs,
@@ -332,3 +334,23 @@ def load(session: nox.Session) -> None:
     full, posargs = _run_length(session)
     args = [] if full else ["--quick"]
     session.run("python", "tests/load/run_load.py", *args, *posargs, env=env)
+
+
+@nox.session(python=LATEST)
+def inbox_proofs(session: nox.Session) -> None:
+    """The inbox's crash matrix and chaos run: real gunicorn, uvicorn and worker processes.
+
+    Every crash point (before/after insert, after commit, after claim, in a handler,
+    after a handler, during purge) kills its process with SIGKILL; then the sender's
+    log is checked against the inbox (~70 s). Then the chaos run under load in its
+    quick version (~2,000 deliveries, under a minute); ``-- --full`` for >= 20,000.
+    """
+    _install_package(session, "[flask,starlette]")
+    session.install("flask", "starlette", "gunicorn", "uvicorn", *TEST_DEPS)
+    full, posargs = _run_length(session)
+    env = {"BOLTCALL_EXPECT_INSTALLED": "1"}
+    session.run(
+        "pytest", "tests/inbox_crash", "-m", "servers", "-p", "no:cacheprovider", *posargs, env=env
+    )
+    if full:
+        session.run("python", "-m", "tests.inbox_crash.chaos", "--full", env=env)

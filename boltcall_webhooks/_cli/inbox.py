@@ -85,6 +85,14 @@ def add_parser(subparsers: SubParsers) -> None:
         help="the Router, e.g. myapp.hooks:router",
     )
     work.add_argument("--concurrency", type=_positive_int, default=1, metavar="N")
+    work.add_argument(
+        "--lease",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="how long a claimed delivery is held without renewal (default 300); a killed "
+        "worker's delivery is claimed again once its lease expired",
+    )
     work.add_argument("--once", action="store_true", help="process what is due now, then exit")
 
     stats = add("stats", "count the deliveries in each state", _stats)
@@ -129,6 +137,17 @@ def _positive_int(text: str) -> int:
         value = 0
     if value < 1:
         msg = f"expected a positive integer, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (value > 0 and math.isfinite(value)):
+        msg = f"expected a positive number of seconds, got {text!r}"
         raise argparse.ArgumentTypeError(msg)
     return value
 
@@ -188,7 +207,7 @@ def load_router(spec: str) -> Any:
 
 def _work(args: argparse.Namespace) -> int:
     router = load_router(args.router)
-    inbox = _open(args)
+    inbox = _open(args) if args.lease is None else _open(args, lease=args.lease)
     logger = logging.getLogger("boltcall_webhooks.inbox")
     if not logger.handlers and not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
