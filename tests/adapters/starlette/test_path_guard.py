@@ -31,7 +31,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Match, Mount, Route
 
 from boltcall_webhooks import SIGNATURE_HEADER
 from boltcall_webhooks.starlette import BoltcallWebhookMiddleware
@@ -200,6 +200,13 @@ def test_a_forged_body_never_reaches_an_endpoint(request_: tuple[str, str, str])
     _assert_never_reached(*request_)
 
 
+def _outer_mount_matches(target: str, root_path: str) -> bool:
+    """Whether the outer app's Mount("/api") hands this request to the sub-app."""
+    mount = APPS["sub-app"].router.routes[0]
+    match, _ = mount.matches(uvicorn_scope(target, root_path=root_path))
+    return bool(match is not Match.NONE)
+
+
 @settings(max_examples=300, deadline=None)
 @given(_requests())
 def test_the_middleware_answers_every_spelling_itself(request_: tuple[str, str, str]) -> None:
@@ -207,7 +214,7 @@ def test_the_middleware_answers_every_spelling_itself(request_: tuple[str, str, 
     answer with 404) is refused by the middleware itself: 400 Invalid path when it holds a
     control or invisible character, else verified (401 for the forged signature)."""
     name, target, root_path = request_
-    if name == "sub-app" and not urllib.parse.unquote(target).startswith("/api/"):
+    if name == "sub-app" and not _outer_mount_matches(target, root_path):
         return  # the outer router answers 404 before the mounted middleware runs
     status = post_forged(APPS[name], target, root_path=root_path)
     assert status in {400, 401}, (name, target, root_path, status)
