@@ -286,7 +286,9 @@ def _answer_fast_receiver(
     """Run the page's receiver block (the one defining ``receive``) in a fresh namespace."""
     monkeypatch.chdir(tmp_path)  # the page's database file lands here
     monkeypatch.setenv("BOLTCALL_WEBHOOK_SECRET", EXAMPLE_SECRET)
-    (block,) = [b for b in _runnable(ANSWER_FAST) if "def receive(" in b.source]
+    blocks = [b for b in _runnable(ANSWER_FAST) if "def receive(" in b.source]
+    assert len(blocks) == 1, "answer-fast.md must keep one block defining receive(body, headers)"
+    (block,) = blocks
     namespace: dict[str, Any] = {"__name__": "docs_answer_fast"}
     padded = "\n" * (block.line - 1) + block.source
     exec(compile(padded, str(ANSWER_FAST), "exec"), namespace)
