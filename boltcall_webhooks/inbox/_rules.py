@@ -185,6 +185,8 @@ _SCHEMES = {
     "sqlite": _Scheme("boltcall_webhooks.inbox._sqlite", None),
     "postgresql": _Scheme("boltcall_webhooks.inbox._postgres", "postgres"),
     "postgres": _Scheme("boltcall_webhooks.inbox._postgres", "postgres"),
+    # "django" or "django://ALIAS": the app's models in the project's database.
+    "django": _Scheme("boltcall_webhooks.django._backend", "django"),
 }
 
 
@@ -210,12 +212,15 @@ def open_backend(url: str | None, options: dict[str, Any]) -> tuple[str, Backend
     if not isinstance(as_object(url), str):
         msg = "the inbox URL must be a str"
         raise ConfigurationError(msg)
-    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+    scheme = url.split(":", 1)[0].lower()  # "django" alone is a whole URL
     scheme = scheme.split("+", 1)[0]  # postgresql+psycopg:// as SQLAlchemy writes it
     found = _SCHEMES.get(scheme)
     shown = redact_url(url)
     if found is None:
-        msg = f"unknown inbox URL scheme in {shown!r}: use sqlite:///PATH or postgresql://..."
+        msg = (
+            f"unknown inbox URL scheme in {shown!r}: "
+            "use sqlite:///PATH, postgresql://... or django"
+        )
         raise ConfigurationError(msg)
     try:
         module = importlib.import_module(found.module)

@@ -6,5 +6,6 @@ import os
 
 import django
 
-os.environ["DJANGO_SETTINGS_MODULE"] = f"{__name__.rpartition('.')[0]}.settings"
+# settings_postgres runs the same tests on PostgreSQL (DJANGO_SETTINGS_MODULE set by nox).
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", f"{__name__.rpartition('.')[0]}.settings")
 django.setup()

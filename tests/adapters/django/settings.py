@@ -1,6 +1,14 @@
-"""The smallest Django settings the adapter tests need (no database)."""
+"""The Django settings of the adapter tests: the inbox app and the admin on a SQLite file.
+
+The adapter needs no database; the inbox app's tests (``test_inbox_*``) do. The
+file is ``$BOLTCALL_TEST_DJANGO_SQLITE`` (set here for child processes to share);
+``settings_postgres`` runs the same tests on PostgreSQL.
+"""
 
 from __future__ import annotations
+
+import os
+import tempfile
 
 _PACKAGE = __name__.rpartition(".")[0]
 
@@ -9,8 +17,37 @@ DEBUG = False
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 ROOT_URLCONF = f"{_PACKAGE}.urls"
 USE_TZ = True
-DATABASES: dict[str, object] = {}
-INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth", "django.contrib.sessions"]
+DATABASES: dict[str, object] = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.setdefault(
+            "BOLTCALL_TEST_DJANGO_SQLITE",
+            os.path.join(tempfile.mkdtemp(prefix="boltcall-django-"), "db.sqlite3"),
+        ),
+        "OPTIONS": {"timeout": 30},
+    }
+}
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "boltcall_webhooks.django",
+]
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
 SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -18,6 +55,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
 ]
 # The URL-routed views in urls.py read their secret from here.
 BOLTCALL_WEBHOOK_SECRET = "whsec_django_settings_secret_77"

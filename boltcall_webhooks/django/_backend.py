@@ -1,0 +1,609 @@
+"""The Django ORM inbox backend: ``Inbox("django")`` or ``Inbox("django://ALIAS")``.
+
+Deliveries live in the app's models (:mod:`boltcall_webhooks.django.models`) in
+the project's database; ``manage.py migrate`` creates the tables. Every write
+is one short transaction on the alias's connection of the calling thread
+(Django keeps one per thread). A handler runs inside ``transaction.atomic()``
+with its success mark: ``delivery.connection`` is ``django.db.connections[ALIAS]``,
+and the ORM writes a sync handler makes on that alias commit or roll back with
+the mark (exactly once). Claims lock with ``SELECT ... FOR UPDATE SKIP LOCKED``
+where the database has it (PostgreSQL); elsewhere (SQLite) a claim is a
+conditional ``UPDATE`` of one due row, which the database's write lock makes
+atomic. Every later write of an attempt names the fencing token.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Generator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from django.db import DatabaseError, connections, transaction
+from django.db.models import Case, F, Q, Value, When
+from django.db.models.functions import Greatest
+
+from boltcall_webhooks._delivery import Delivery, DeliveryState
+from boltcall_webhooks._errors import ConfigurationError
+from boltcall_webhooks.inbox._backend import (
+    Backend,
+    Claim,
+    DeliveryNotFoundError,
+    LeaseLostError,
+    NewDelivery,
+    Stored,
+)
+from boltcall_webhooks.inbox._crash import crash_point
+from boltcall_webhooks.inbox._rules import InboxError
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.db.models import QuerySet
+
+    from boltcall_webhooks.django import models as app_models
+
+__all__ = ["DjangoBackend", "open_backend"]
+
+logger = logging.getLogger("boltcall_webhooks.inbox")
+
+_PURGE_BATCH = 500
+_PENDING = DeliveryState.PENDING.value
+_PROCESSING = DeliveryState.PROCESSING.value
+_DONE = DeliveryState.DONE.value
+_DEAD = DeliveryState.DEAD.value
+_FIELDS = (
+    "id",
+    "key",
+    "state",
+    "event_type",
+    "received_at",
+    "attempts",
+    "next_attempt_at",
+    "last_error",
+    "last_traceback",
+    "duplicates",
+    "body",
+)
+
+
+def open_backend(url: str, options: dict[str, Any]) -> DjangoBackend:
+    """The backend for ``django`` (the ``default`` database) or ``django://ALIAS``.
+
+    Raises:
+        ConfigurationError: Another spelling, or backend options (the database's
+            own settings live in ``DATABASES``).
+    """
+    if options:
+        msg = f"unknown Django inbox option(s): {', '.join(sorted(options))} (see DATABASES)"
+        raise ConfigurationError(msg)
+    if url == "django":
+        alias = "default"
+    elif url.startswith("django://") and url[len("django://") :].isidentifier():
+        alias = url[len("django://") :]
+    else:
+        msg = 'a Django inbox URL is "django" (the default database) or "django://ALIAS"'
+        raise ConfigurationError(msg)
+    return DjangoBackend(alias)
+
+
+def _moment(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:  # USE_TZ = False: naive datetimes are UTC here
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def _error(action: str, exc: BaseException) -> InboxError:
+    # The driver's message can quote values (a key, a body): only its class is shown.
+    return InboxError(f"Django inbox: {action} failed: {type(exc).__name__}")
+
+
+def _resource_id(item: NewDelivery) -> str | None:
+    """The envelope's ``data.id`` (for the admin's search), if it has one."""
+    if item.event_type is None:
+        return None
+    try:
+        data = json.loads(item.body).get("data")
+    except (ValueError, AttributeError):
+        return None
+    value = data.get("id") if isinstance(data, dict) else None
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        return str(value)[:255]
+    return None
+
+
+class DjangoBackend(Backend):
+    """Stores deliveries with the Django ORM in the database ``alias`` (see the module)."""
+
+    name = "django"
+
+    def __init__(self, alias: str = "default") -> None:
+        self.alias = alias
+        self._models: Any = None
+        self._use_tz = True
+
+    def __repr__(self) -> str:
+        return f"DjangoBackend({self.alias!r})"
+
+    # -- setup ---------------------------------------------------------------------
+
+    def _app(self) -> Any:
+        """The app's models module (Django set up on first use if it was not)."""
+        if self._models is not None:
+            return self._models
+        from django.apps import apps
+        from django.conf import settings
+
+        if not apps.ready:
+            if not os.environ.get("DJANGO_SETTINGS_MODULE") and not settings.configured:
+                msg = 'Inbox("django") needs Django settings (DJANGO_SETTINGS_MODULE)'
+                raise ConfigurationError(msg)
+            import django
+
+            django.setup()
+        if not apps.is_installed("boltcall_webhooks.django"):
+            msg = (
+                'Inbox("django") needs the app: INSTALLED_APPS += ["boltcall_webhooks.django"], '
+                "then manage.py migrate"
+            )
+            raise ConfigurationError(msg)
+        if self.alias not in settings.DATABASES:
+            msg = f"no database {self.alias!r} in settings.DATABASES"
+            raise ConfigurationError(msg)
+        from boltcall_webhooks.django import models
+
+        self._use_tz = bool(settings.USE_TZ)
+        self._models = models
+        return models
+
+    @property
+    def deliveries(self) -> QuerySet[app_models.Delivery]:
+        """The delivery rows, on this backend's database."""
+        return self._app().Delivery.objects.using(self.alias)  # type: ignore[no-any-return]
+
+    @property
+    def runs(self) -> QuerySet[app_models.HandlerRun]:
+        """The handler success rows, on this backend's database."""
+        return self._app().HandlerRun.objects.using(self.alias)  # type: ignore[no-any-return]
+
+    def _at(self, seconds: float) -> datetime:
+        moment = datetime.fromtimestamp(seconds, timezone.utc)
+        return moment if self._use_tz else moment.replace(tzinfo=None)
+
+    def _opt(self, seconds: float | None) -> datetime | None:
+        return None if seconds is None else self._at(seconds)
+
+    @property
+    def connection(self) -> BaseDatabaseWrapper:
+        """This thread's connection to the alias (what ``delivery.connection`` is)."""
+        return connections[self.alias]
+
+    @contextmanager
+    def _guard(self, action: str) -> Generator[None]:
+        """Database failures become :class:`InboxError` (a handler's own exceptions do not)."""
+        self._app()
+        connection = self.connection
+        try:
+            if not connection.in_atomic_block:
+                connection.close_if_unusable_or_obsolete()
+            yield
+        except DatabaseError as exc:
+            if getattr(exc, "_boltcall_handler", False):
+                raise
+            raise _error(action, exc) from None
+
+    def _atomic(self) -> Any:
+        return transaction.atomic(using=self.alias)
+
+    def _delivery(self, row: Any) -> Delivery:
+        received = _moment(row.received_at)
+        assert received is not None  # NOT NULL
+        body = row.body
+        return Delivery(
+            id=row.id,
+            key=row.key,
+            state=DeliveryState(row.state),
+            event_type=row.event_type,
+            received_at=received,
+            attempts=row.attempts,
+            next_attempt_at=_moment(row.next_attempt_at),
+            last_error=row.last_error,
+            last_traceback=row.last_traceback,
+            duplicates=row.duplicates,
+            body=None if body is None else bytes(body),
+        )
+
+    # -- schema --------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        """Run the app's migrations on this database (``manage.py migrate boltcall_webhooks``).
+
+        ``store`` and ``work`` do not migrate by themselves: the project's
+        ``manage.py migrate`` owns the schema.
+        """
+        self._app()
+        from django.core.management import call_command
+
+        try:
+            call_command("migrate", "boltcall_webhooks", database=self.alias, verbosity=0)
+        except DatabaseError as exc:
+            raise _error("migrate", exc) from None
+
+    # -- store ---------------------------------------------------------------------
+
+    def store(self, item: NewDelivery) -> Stored:
+        """Insert ``item``, or count a duplicate (re-arming a dead one); committed on return."""
+        with self._guard("store"):
+            if self.connection.in_atomic_block:
+                msg = (
+                    "Django inbox: store() inside a transaction would answer before the "
+                    "commit; exempt the view from ATOMIC_REQUESTS (non_atomic_requests)"
+                )
+                raise InboxError(msg)
+            crash_point("before_insert")
+            for _ in range(3):  # a purge may delete the row between the two statements
+                stored = self._insert(item) or self._count_duplicate(item)
+                if stored is not None:
+                    crash_point("after_commit")
+                    return stored
+        msg = "Django inbox: store failed: the key kept vanishing"
+        raise InboxError(msg)
+
+    def _insert(self, item: NewDelivery) -> Stored | None:
+        from django.db import IntegrityError
+
+        dead = item.error is not None
+        model = self._app().Delivery
+        try:
+            with self._atomic():
+                row = model(
+                    key=item.key,
+                    state=_DEAD if dead else _PENDING,
+                    event_type=item.event_type,
+                    resource_id=_resource_id(item),
+                    body=item.body,
+                    received_at=self._at(item.received_at),
+                    next_attempt_at=None if dead else self._at(item.received_at),
+                    last_error=item.error,
+                    finished_at=self._at(item.received_at) if dead else None,
+                )
+                row.save(using=self.alias, force_insert=True)
+                crash_point("after_insert")
+        except IntegrityError:
+            return None  # the key is stored already
+        return Stored(id=row.id, key=item.key, duplicate=False, state=DeliveryState(row.state))
+
+    def _count_duplicate(self, item: NewDelivery) -> Stored | None:
+        rearm = Q(state=_DEAD, event_type__isnull=False, body__isnull=False)
+        with self._atomic():
+            changed = self.deliveries.filter(key=item.key).update(
+                duplicates=F("duplicates") + 1,
+                state=Case(When(rearm, then=Value(_PENDING)), default=F("state")),
+                attempts=Case(When(rearm, then=Value(0)), default=F("attempts")),
+                next_attempt_at=Case(
+                    When(rearm, then=Value(self._at(item.received_at))),
+                    default=F("next_attempt_at"),
+                ),
+                finished_at=Case(When(rearm, then=Value(None)), default=F("finished_at")),
+            )
+            if not changed:
+                return None
+            delivery_id, state = self.deliveries.filter(key=item.key).values_list("id", "state")[0]
+            crash_point("after_insert")
+        return Stored(id=delivery_id, key=item.key, duplicate=True, state=DeliveryState(state))
+
+    # -- worker side ---------------------------------------------------------------
+
+    def claim(
+        self, *, worker: str, now: float, lease: float, max_attempts: int, limit: int = 1
+    ) -> list[Claim]:
+        """Lease up to ``limit`` due deliveries (see :meth:`Backend.claim`)."""
+        at = self._at(now)
+        expired = Q(state=_PROCESSING, lease_expires_at__lte=at)
+        due = Q(state=_PENDING, next_attempt_at__lte=at) | expired
+        with self._guard("claim"):
+            if not self.deliveries.filter(due).exists():
+                return []  # idle workers poll without taking a lock
+            self.deliveries.filter(expired, attempts__gte=max_attempts).update(
+                state=_DEAD,
+                finished_at=at,
+                lease_owner=None,
+                lease_expires_at=None,
+                lease_token=F("lease_token") + 1,
+                last_traceback=None,
+                last_error=(
+                    "LeaseExpired: the worker running its last attempt stopped renewing "
+                    "its lease (killed or hung); no attempts left"
+                ),
+            )
+            until = self._at(now + lease)
+            if self.connection.features.has_select_for_update_skip_locked:
+                ids = self._claim_locked(worker, until, due, limit)
+            else:
+                ids = self._claim_conditional(worker, at, until, limit)
+            return self._claims(ids)
+
+    @staticmethod
+    def _take(worker: str, until: datetime) -> dict[str, Any]:
+        return {
+            "state": _PROCESSING,
+            "attempts": F("attempts") + 1,
+            "lease_owner": worker[:255],
+            "lease_token": F("lease_token") + 1,
+            "lease_expires_at": until,
+            "next_attempt_at": None,
+        }
+
+    def _claim_locked(self, worker: str, until: datetime, due: Q, limit: int) -> list[int]:
+        with self._atomic():
+            ids = list(
+                self.deliveries.filter(due)
+                .select_for_update(skip_locked=True)
+                .order_by("next_attempt_at", "id")
+                .values_list("id", flat=True)[:limit]
+            )
+            if ids:
+                self.deliveries.filter(id__in=ids).update(**self._take(worker, until))
+        return ids
+
+    def _claim_conditional(
+        self, worker: str, at: datetime, until: datetime, limit: int
+    ) -> list[int]:
+        candidates = list(
+            self.deliveries.filter(state=_PROCESSING, lease_expires_at__lte=at)
+            .order_by("lease_expires_at")
+            .values_list("id", "lease_token")[: limit * 4]
+        ) + list(
+            self.deliveries.filter(state=_PENDING, next_attempt_at__lte=at)
+            .order_by("next_attempt_at", "id")
+            .values_list("id", "lease_token")[: limit * 4]
+        )
+        ids: list[int] = []
+        for delivery_id, token in candidates:
+            if len(ids) >= limit:
+                break
+            still_due = Q(state=_PENDING, next_attempt_at__lte=at) | Q(
+                state=_PROCESSING, lease_expires_at__lte=at
+            )
+            taken = (
+                self.deliveries.filter(still_due, id=delivery_id, lease_token=token).update(
+                    **self._take(worker, until)
+                )
+                == 1
+            )  # one statement: the write lock makes it atomic; the token fences it
+            if taken:
+                ids.append(delivery_id)
+        return ids
+
+    def _claims(self, ids: list[int]) -> list[Claim]:
+        if not ids:
+            return []
+        rows = {row.id: row for row in self.deliveries.filter(id__in=ids)}
+        done: dict[int, set[str]] = {}
+        for delivery_id, handler in self.runs.filter(delivery_id__in=ids).values_list(
+            "delivery_id", "handler"
+        ):
+            done.setdefault(delivery_id, set()).add(handler)
+        return [
+            Claim(
+                delivery=self._delivery(rows[delivery_id]),
+                token=rows[delivery_id].lease_token,
+                succeeded=frozenset(done.get(delivery_id, ())),
+            )
+            for delivery_id in ids
+            if delivery_id in rows
+        ]
+
+    def _held(self, claim: Claim) -> QuerySet[app_models.Delivery]:
+        return self.deliveries.filter(
+            id=claim.delivery.id, lease_token=claim.token, state=_PROCESSING
+        )
+
+    def renew(self, delivery_id: int, token: int, *, now: float, lease: float) -> bool:
+        """Extend the lease if ``token`` still holds it."""
+        with self._guard("renew"):
+            return (
+                self.deliveries.filter(
+                    id=delivery_id, lease_token=token, state=_PROCESSING
+                ).update(lease_expires_at=self._at(now + lease))
+                == 1
+            )
+
+    def complete_handler(
+        self,
+        claim: Claim,
+        handler: str,
+        run: Callable[[Any], None],
+        *,
+        now: float,
+        last: bool = False,
+    ) -> None:
+        """Run a handler inside ``transaction.atomic()`` with its fenced success mark."""
+        with self._guard("marking a handler's success"), self._atomic():
+            try:
+                run(self.connection)
+            except BaseException as exc:  # re-raised unchanged (not an inbox error)
+                if isinstance(exc, DatabaseError):
+                    exc._boltcall_handler = True  # type: ignore[attr-defined]
+                raise
+            # The fence: an UPDATE of the row that holds its lock until the commit.
+            if last:
+                held = self._held(claim).update(
+                    state=_DONE,
+                    finished_at=self._at(now),
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    next_attempt_at=None,
+                )
+            else:
+                held = self._held(claim).update(lease_token=F("lease_token"))
+            if held != 1:
+                msg = f"lease on delivery {claim.delivery.id} lost; handler {handler!r} undone"
+                raise LeaseLostError(msg)
+            self._app().HandlerRun(
+                delivery_id=claim.delivery.id,
+                handler=handler,
+                succeeded_at=self._at(now),
+                attempt=claim.delivery.attempts,
+            ).save(using=self.alias, force_insert=True)
+
+    def finish(self, claim: Claim, *, now: float) -> bool:
+        """Mark the delivery done if the token holds."""
+        with self._guard("finish"):
+            return (
+                self._held(claim).update(
+                    state=_DONE,
+                    finished_at=self._at(now),
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    next_attempt_at=None,
+                )
+                == 1
+            )
+
+    def fail(
+        self,
+        claim: Claim,
+        *,
+        now: float,
+        error: str,
+        traceback: str,
+        next_attempt_at: float | None,
+    ) -> bool:
+        """Record a failed attempt (retry at ``next_attempt_at``, or dead) if the token holds."""
+        dead = next_attempt_at is None
+        with self._guard("fail"):
+            return (
+                self._held(claim).update(
+                    state=_DEAD if dead else _PENDING,
+                    next_attempt_at=self._opt(next_attempt_at),
+                    finished_at=self._at(now) if dead else None,
+                    last_error=error,
+                    last_traceback=traceback,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                )
+                == 1
+            )
+
+    def release(self, claim: Claim, *, now: float) -> bool:
+        """Give back a claimed delivery that was not run."""
+        with self._guard("release"):
+            return (
+                self._held(claim).update(
+                    state=_PENDING,
+                    next_attempt_at=self._at(now),
+                    attempts=Greatest(F("attempts") - 1, Value(0)),
+                    lease_owner=None,
+                    lease_expires_at=None,
+                )
+                == 1
+            )
+
+    # -- reading and repair --------------------------------------------------------
+
+    def get(self, delivery_id: int) -> Delivery | None:
+        """The delivery with this id, or ``None``."""
+        with self._guard("get"):
+            row = self.deliveries.filter(id=delivery_id).only(*_FIELDS).first()
+            return None if row is None else self._delivery(row)
+
+    def list(
+        self, *, state: DeliveryState | None, event_type: str | None, limit: int
+    ) -> list[Delivery]:
+        """Deliveries, newest first."""
+        rows = self.deliveries.only(*_FIELDS).order_by("-id")
+        if state is not None:
+            rows = rows.filter(state=state.value)
+        if event_type is not None:
+            rows = rows.filter(event_type=event_type)
+        with self._guard("list"):
+            return [self._delivery(row) for row in rows[:limit]]
+
+    def stats(self) -> dict[str, int]:
+        """A count per state, zeros included."""
+        from django.db.models import Count
+
+        counts = {state.value: 0 for state in DeliveryState}
+        with self._guard("stats"):
+            for state, count in (
+                self.deliveries.order_by().values_list("state").annotate(n=Count("id"))
+            ):
+                counts[state] = count
+        return counts
+
+    def replay(self, delivery_id: int, *, now: float) -> Delivery:
+        """Back to pending with every handler to run again."""
+        with self._guard("replay"), self._atomic():
+            # The write comes first: it takes the row's lock (SQLite: the write lock).
+            changed = self.deliveries.filter(id=delivery_id, body__isnull=False).update(
+                state=_PENDING,
+                attempts=0,
+                next_attempt_at=self._at(now),
+                finished_at=None,
+                lease_owner=None,
+                lease_expires_at=None,
+                lease_token=F("lease_token") + 1,
+            )
+            if not changed:
+                if not self.deliveries.filter(id=delivery_id).exists():
+                    msg = f"no delivery with id {delivery_id}"
+                    raise DeliveryNotFoundError(msg)
+                msg = f"delivery {delivery_id} has no body any more (purged); it cannot run"
+                raise InboxError(msg)
+            self.runs.filter(delivery_id=delivery_id).delete()
+            row = self.deliveries.only(*_FIELDS).get(id=delivery_id)
+            return self._delivery(row)
+
+    def replay_dead(self, *, now: float) -> int:
+        """Replay every dead delivery that has a body."""
+        with self._guard("replay_dead"), self._atomic():
+            self.runs.filter(delivery__state=_DEAD, delivery__body__isnull=False).delete()
+            return self.deliveries.filter(state=_DEAD, body__isnull=False).update(
+                state=_PENDING,
+                attempts=0,
+                next_attempt_at=self._at(now),
+                finished_at=None,
+                lease_token=F("lease_token") + 1,
+            )
+
+    def purge(self, *, bodies_before: float, keys_before: float) -> int:
+        """Remove old done bodies (keys stay), then delete rows past ``keys_before``."""
+        bodies_before = max(bodies_before, keys_before)
+        removed = 0
+        with self._guard("purge"):
+            while True:
+                ids = list(
+                    self.deliveries.filter(
+                        state=_DONE, finished_at__lt=self._at(bodies_before), body__isnull=False
+                    ).values_list("id", flat=True)[:_PURGE_BATCH]
+                )
+                if ids:
+                    removed += self.deliveries.filter(id__in=ids, state=_DONE).update(
+                        body=None, purged=True
+                    )
+                crash_point("during_purge")
+                if len(ids) < _PURGE_BATCH:
+                    break
+            while True:
+                ids = list(
+                    self.deliveries.filter(
+                        state=_DONE, finished_at__lt=self._at(keys_before)
+                    ).values_list("id", flat=True)[:_PURGE_BATCH]
+                )
+                if ids:
+                    with self._atomic():
+                        self.runs.filter(delivery_id__in=ids).delete()
+                        self.deliveries.filter(id__in=ids, state=_DONE).delete()
+                if len(ids) < _PURGE_BATCH:
+                    break
+        return removed
+
+    def close(self) -> None:
+        """Close this thread's connection to the alias (Django reopens it on next use)."""
+        if self._models is not None:
+            self.connection.close()
