@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import math
 import os
 import threading
@@ -35,6 +36,7 @@ from boltcall_webhooks.inbox._backend import (
     NewDelivery,
     Stored,
 )
+from boltcall_webhooks.inbox._relay import Relay, RelayHandle, run_delivery
 from boltcall_webhooks.inbox._rules import (
     URL_ENV_VAR,
     Backoff,
@@ -58,11 +60,16 @@ __all__ = [
     "Inbox",
     "InboxError",
     "LeaseLostError",
+    "Relay",
+    "RelayHandle",
     "Stored",
     "WorkerHandle",
     "exponential_backoff",
+    "run_delivery",
 ]
 
+
+logger = logging.getLogger("boltcall_webhooks.inbox")
 
 _STORE_THREADS = 32  # threads for store_async (per inbox and process)
 
@@ -142,6 +149,7 @@ class Inbox:
         self._url, self._backend = open_backend(url, backend_options)
         #: Set by every store in this process: idle workers of this process look at once.
         self.wakeup = threading.Event()
+        self._stored_listeners: list[Callable[[Stored], object]] = []
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._executor_pid = 0
         self._executor_lock = threading.Lock()
@@ -213,6 +221,7 @@ class Inbox:
         del headers
         stored = self._backend.store(self._prepare(body))
         self.wakeup.set()
+        self._after_store(stored)
         return stored
 
     async def store_async(
@@ -228,7 +237,24 @@ class Inbox:
             return await loop.run_in_executor(self._store_executor(), self.store, body)
         stored = await self._backend.store_async(self._prepare(body))
         self.wakeup.set()
+        self._after_store(stored)
         return stored
+
+    def on_stored(self, listener: Callable[[Stored], object]) -> None:
+        """Call ``listener(stored)`` after every committed :meth:`store` in this process.
+
+        It runs in the storing thread, before the endpoint answers: it must be
+        quick (a task-queue relay only queues the id for a thread of its own). An
+        exception it raises is logged and never fails the store.
+        """
+        self._stored_listeners.append(listener)
+
+    def _after_store(self, stored: Stored) -> None:
+        for listener in self._stored_listeners:
+            try:
+                listener(stored)
+            except Exception:  # the delivery is stored: the 200 must not depend on this
+                logger.exception("inbox: a store listener failed for delivery %s", stored.id)
 
     def _store_executor(self) -> concurrent.futures.ThreadPoolExecutor:
         with self._executor_lock:

@@ -185,6 +185,37 @@ class Backend(abc.ABC):
         LOCKED``). Oldest due first.
         """
 
+    def claim_one(
+        self, delivery_id: int, *, worker: str, now: float, lease: float, max_attempts: int
+    ) -> Claim | None:
+        """Lease this one delivery to ``worker`` if it is claimable now; else ``None``.
+
+        For task queues (:mod:`boltcall_webhooks.celery`, :mod:`boltcall_webhooks.rq`):
+        a task message names a delivery, and the task claims exactly that one. The
+        rules are those of :meth:`claim` for one row: claimable when ``pending``
+        with ``next_attempt_at <= now``, or ``processing`` with ``lease_expires_at <=
+        now`` (an expired row with ``attempts >= max_attempts`` is set ``dead``
+        instead, as :meth:`claim` does). ``None`` (nothing written) for a delivery
+        that is done, dead, leased to a live worker, not yet due, or unknown: a
+        duplicate or stale task message does nothing.
+        """
+        del delivery_id, worker, now, lease, max_attempts
+        msg = f"the {self.name} inbox backend cannot hand deliveries to a task queue"
+        raise InboxError(msg)
+
+    def handoff_due(self, *, now: float, fresh_before: float, limit: int) -> list[int]:
+        """Ids of the deliveries a relay should hand to a task queue again, oldest first.
+
+        ``pending`` ones due by ``now`` that were already attempted (a retry: no
+        one hands it off otherwise) or due by ``fresh_before`` (handed off after
+        their store, yet still unclaimed: the message was lost, the broker was
+        down, or the queue is slow), and ``processing`` ones whose lease expired
+        by ``now`` (their queue worker died). At most ``limit``; read only.
+        """
+        del now, fresh_before, limit
+        msg = f"the {self.name} inbox backend cannot hand deliveries to a task queue"
+        raise InboxError(msg)
+
     @abc.abstractmethod
     def renew(self, delivery_id: int, token: int, *, now: float, lease: float) -> bool:
         """Extend the lease to ``now + lease`` if ``token`` still holds it; else ``False``."""

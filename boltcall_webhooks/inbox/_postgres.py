@@ -93,16 +93,25 @@ ON CONFLICT (key) DO UPDATE SET
 RETURNING d.id, (d.xmax = 0) AS inserted, d.state,
     CASE WHEN d.state = 'pending' THEN pg_notify(%s, '') END IS NULL
 """
+# Expired leases whose worker used the last attempt: dead, never claimed again.
+_BURY_SET = """state = 'dead', finished_at = %(now)s,
+        lease_owner = NULL, lease_expires_at = NULL, lease_token = lease_token + 1,
+        last_traceback = NULL,
+        last_error = 'LeaseExpired: the worker running attempt ' || attempts
+            || ' stopped renewing its lease (killed or hung); no attempts left'"""
+# Lease the picked rows: bump attempts and the fencing token, return the handlers done.
+_LEASE = f"""UPDATE {{schema}}.deliveries AS d SET
+    state = 'processing', attempts = d.attempts + 1, lease_owner = %(worker)s,
+    lease_token = d.lease_token + 1, lease_expires_at = %(until)s, next_attempt_at = NULL
+FROM picked WHERE d.id = picked.id
+RETURNING {_COLUMNS}, d.lease_token,
+    ARRAY(SELECT r.handler FROM {{schema}}.handler_runs r WHERE r.delivery_id = d.id)"""
 # One statement: bury expired leases that used their last attempt, lease the oldest
 # due rows (expired leases first), bump their fencing tokens, return the handlers
 # already done. The buried and the claimed rows are disjoint (attempts < max).
 _CLAIM = f"""
 WITH buried AS (
-    UPDATE {{schema}}.deliveries SET state = 'dead', finished_at = %(now)s,
-        lease_owner = NULL, lease_expires_at = NULL, lease_token = lease_token + 1,
-        last_traceback = NULL,
-        last_error = 'LeaseExpired: the worker running attempt ' || attempts
-            || ' stopped renewing its lease (killed or hung); no attempts left'
+    UPDATE {{schema}}.deliveries SET {_BURY_SET}
     WHERE id IN (
         SELECT id FROM {{schema}}.deliveries
         WHERE state = 'processing' AND lease_expires_at <= %(now)s AND attempts >= %(max)s
@@ -120,13 +129,37 @@ WITH buried AS (
     UNION ALL SELECT id, 1, next_attempt_at FROM due
     ORDER BY rank, due_at, id LIMIT %(limit)s
 )
-UPDATE {{schema}}.deliveries AS d SET
-    state = 'processing', attempts = d.attempts + 1, lease_owner = %(worker)s,
-    lease_token = d.lease_token + 1, lease_expires_at = %(until)s, next_attempt_at = NULL
-FROM picked WHERE d.id = picked.id
-RETURNING {_COLUMNS}, d.lease_token,
-    ARRAY(SELECT r.handler FROM {{schema}}.handler_runs r WHERE r.delivery_id = d.id),
+{_LEASE},
     picked.rank, picked.due_at
+"""
+# claim_one: the same for one delivery, if it is due (or its lease expired), else no row.
+_CLAIM_ONE = f"""
+WITH buried AS (
+    UPDATE {{schema}}.deliveries SET {_BURY_SET}
+    WHERE id IN (
+        SELECT id FROM {{schema}}.deliveries
+        WHERE id = %(id)s AND state = 'processing' AND lease_expires_at <= %(now)s
+            AND attempts >= %(max)s
+        FOR UPDATE SKIP LOCKED)
+), picked AS (
+    SELECT id FROM {{schema}}.deliveries
+    WHERE id = %(id)s AND ((state = 'pending' AND next_attempt_at <= %(now)s)
+        OR (state = 'processing' AND lease_expires_at <= %(now)s AND attempts < %(max)s))
+    FOR UPDATE SKIP LOCKED
+)
+{_LEASE}
+"""
+# What a relay hands to a task queue again: due retries, fresh deliveries nobody claimed
+# since ``fresh`` and expired leases; oldest first.
+_HANDOFF_DUE = """
+SELECT id FROM (
+    SELECT id, next_attempt_at AS due FROM {schema}.deliveries
+    WHERE state = 'pending' AND next_attempt_at <= %(now)s
+        AND (attempts > 0 OR next_attempt_at <= %(fresh)s)
+    UNION ALL
+    SELECT id, lease_expires_at FROM {schema}.deliveries
+    WHERE state = 'processing' AND lease_expires_at <= %(now)s
+) AS candidates ORDER BY due, id LIMIT %(limit)s
 """
 # One statement: lock the row if this token still holds it, record the success, and
 # (last handler) mark the delivery done. Returns one row only if the lease held.
@@ -334,6 +367,8 @@ class PostgresBackend(Backend):
             for name, text in {
                 "upsert": _UPSERT,
                 "claim": _CLAIM,
+                "claim_one": _CLAIM_ONE,
+                "handoff_due": _HANDOFF_DUE,
                 "mark": _MARK,
                 "finish": _FINISH,
                 "fail": _FAIL,
@@ -623,6 +658,34 @@ class PostgresBackend(Backend):
             Claim(delivery=_delivery(row), token=row[11], succeeded=frozenset(row[12]))
             for row in rows
         ]
+
+    def claim_one(
+        self, delivery_id: int, *, worker: str, now: float, lease: float, max_attempts: int
+    ) -> Claim | None:
+        """Lease this delivery if it is due, in one statement (see :meth:`Backend.claim_one`)."""
+        args = {
+            "id": delivery_id,
+            "now": _moment(now),
+            "max": max_attempts,
+            "worker": worker,
+            "until": _moment(now + lease),
+        }
+        rows = self._run(
+            "claim", lambda conn: conn.execute(self._sql["claim_one"], args).fetchall()
+        )
+        return (
+            Claim(delivery=_delivery(rows[0]), token=rows[0][11], succeeded=frozenset(rows[0][12]))
+            if rows
+            else None
+        )
+
+    def handoff_due(self, *, now: float, fresh_before: float, limit: int) -> list[int]:
+        """Ids a relay should hand to a task queue again (see :meth:`Backend.handoff_due`)."""
+        args = {"now": _moment(now), "fresh": _moment(fresh_before), "limit": limit}
+        rows = self._run(
+            "handoff_due", lambda conn: conn.execute(self._sql["handoff_due"], args).fetchall()
+        )
+        return [row[0] for row in rows]
 
     def _fenced(self, action: str, name: str, args: dict[str, Any]) -> bool:
         return self._run(action, lambda conn: conn.execute(self._sql[name], args).rowcount == 1)

@@ -67,6 +67,19 @@ ON CONFLICT (key) DO UPDATE SET
 RETURNING id, state, duplicates
 """
 _PURGE_BATCH = 500
+# Expired leases whose worker used the last attempt: dead, never claimed again.
+_BURY = (
+    f"UPDATE {_T} SET state = 'dead', finished_at = ?, lease_owner = NULL,"
+    " lease_expires_at = NULL, lease_token = lease_token + 1, last_traceback = NULL,"
+    " last_error = 'LeaseExpired: the worker running attempt ' || attempts ||"
+    " ' stopped renewing its lease (killed or hung); no attempts left'"
+    " WHERE state = 'processing' AND lease_expires_at <= ? AND attempts >= ?"
+)
+# Claimable now (two parameters: now, now): due, or leased to a worker that stopped renewing.
+_DUE = (
+    "(state = 'pending' AND next_attempt_at <= ?)"
+    " OR (state = 'processing' AND lease_expires_at <= ?)"
+)
 
 
 def open_backend(url: str, options: dict[str, Any]) -> SQLiteBackend:
@@ -420,14 +433,7 @@ class SQLiteBackend(Backend):
         if not due[0][0]:  # nothing due: no write lock taken (idle workers poll cheaply)
             return []
         with self._write("claim") as conn:
-            conn.execute(
-                f"UPDATE {_T} SET state = 'dead', finished_at = ?, lease_owner = NULL,"
-                " lease_expires_at = NULL, lease_token = lease_token + 1, last_traceback = NULL,"
-                " last_error = 'LeaseExpired: the worker running attempt ' || attempts ||"
-                " ' stopped renewing its lease (killed or hung); no attempts left'"
-                " WHERE state = 'processing' AND lease_expires_at <= ? AND attempts >= ?",
-                (now, now, max_attempts),
-            )
+            conn.execute(_BURY, (now, now, max_attempts))
             ids = [
                 row[0]
                 for row in conn.execute(
@@ -445,21 +451,28 @@ class SQLiteBackend(Backend):
                         (now, limit - len(ids)),
                     )
                 ]
-            if not ids:
-                return []
-            marks = ",".join("?" * len(ids))
-            rows = conn.execute(
-                f"UPDATE {_T} SET state = 'processing', attempts = attempts + 1,"
-                " lease_owner = ?, lease_token = lease_token + 1, lease_expires_at = ?,"
-                f" next_attempt_at = NULL WHERE id IN ({marks})"
-                f" RETURNING {_COLUMNS}, lease_token",
-                (worker, now + lease, *ids),
-            ).fetchall()
-            done: dict[int, set[str]] = {}
-            for delivery_id, handler in conn.execute(
-                f"SELECT delivery_id, handler FROM {_RUNS} WHERE delivery_id IN ({marks})", ids
-            ):
-                done.setdefault(delivery_id, set()).add(handler)
+            return self._lease(conn, ids, worker=worker, now=now, lease=lease)
+
+    @staticmethod
+    def _lease(
+        conn: sqlite3.Connection, ids: list[int], *, worker: str, now: float, lease: float
+    ) -> list[Claim]:
+        """Lease the rows ``ids`` (already found due) to ``worker``, in ``ids`` order."""
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        rows = conn.execute(
+            f"UPDATE {_T} SET state = 'processing', attempts = attempts + 1,"
+            " lease_owner = ?, lease_token = lease_token + 1, lease_expires_at = ?,"
+            f" next_attempt_at = NULL WHERE id IN ({marks})"
+            f" RETURNING {_COLUMNS}, lease_token",
+            (worker, now + lease, *ids),
+        ).fetchall()
+        done: dict[int, set[str]] = {}
+        for delivery_id, handler in conn.execute(
+            f"SELECT delivery_id, handler FROM {_RUNS} WHERE delivery_id IN ({marks})", ids
+        ):
+            done.setdefault(delivery_id, set()).add(handler)
         rows.sort(key=lambda row: ids.index(row[0]))
         return [
             Claim(
@@ -467,6 +480,40 @@ class SQLiteBackend(Backend):
             )
             for row in rows
         ]
+
+    def claim_one(
+        self, delivery_id: int, *, worker: str, now: float, lease: float, max_attempts: int
+    ) -> Claim | None:
+        """Lease this delivery if it is due (see :meth:`Backend.claim_one`)."""
+        due = self._read(
+            "claim", f"SELECT 1 FROM {_T} WHERE id = ? AND ({_DUE})", (delivery_id, now, now)
+        )
+        if not due:  # done, dead, leased to a live worker, not due: no write lock taken
+            return None
+        with self._write("claim") as conn:
+            conn.execute(f"{_BURY} AND id = ?", (now, now, max_attempts, delivery_id))
+            ids = [
+                row[0]
+                for row in conn.execute(
+                    f"SELECT id FROM {_T} WHERE id = ? AND ({_DUE})", (delivery_id, now, now)
+                )
+            ]
+            claims = self._lease(conn, ids, worker=worker, now=now, lease=lease)
+        return claims[0] if claims else None
+
+    def handoff_due(self, *, now: float, fresh_before: float, limit: int) -> list[int]:
+        """Ids a relay should hand to a task queue again (see :meth:`Backend.handoff_due`)."""
+        rows = self._read(
+            "handoff_due",
+            f"SELECT id FROM (SELECT id, next_attempt_at AS due FROM {_T}"
+            " WHERE state = 'pending' AND next_attempt_at <= ?"
+            " AND (attempts > 0 OR next_attempt_at <= ?)"
+            f" UNION ALL SELECT id, lease_expires_at FROM {_T}"
+            " WHERE state = 'processing' AND lease_expires_at <= ?)"
+            " ORDER BY due, id LIMIT ?",
+            (now, fresh_before, now, limit),
+        )
+        return [row[0] for row in rows]
 
     def renew(self, delivery_id: int, token: int, *, now: float, lease: float) -> bool:
         """Extend the lease if ``token`` still holds it."""

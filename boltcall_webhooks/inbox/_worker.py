@@ -31,7 +31,14 @@ from boltcall_webhooks.inbox._rules import InboxError
 if TYPE_CHECKING:
     from boltcall_webhooks.inbox import Inbox
 
-__all__ = ["HandlerLike", "RouterLike", "WorkerHandle", "run_worker"]
+__all__ = [
+    "HandlerLike",
+    "LeaseRenewer",
+    "RouterLike",
+    "WorkerHandle",
+    "process_claim",
+    "run_worker",
+]
 
 logger = logging.getLogger("boltcall_webhooks.inbox")
 
@@ -64,7 +71,7 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-class _Renewer:
+class LeaseRenewer:
     """Renews the leases of running deliveries; records the ones that were lost."""
 
     def __init__(self, inbox: Inbox, stop: threading.Event, *, purge: bool) -> None:
@@ -155,7 +162,7 @@ class _Loop:
         self.count = 0
         self._count_lock = threading.Lock()
         self._seen: set[int] = set()
-        self._renewer = _Renewer(inbox, self.stop, purge=not once)
+        self._renewer = LeaseRenewer(inbox, self.stop, purge=not once)
         self._errors: list[BaseException] = []
         self._threads: list[threading.Thread] = []
         self._prefix = f"{socket.gethostname()}:{os.getpid()}"
@@ -260,87 +267,99 @@ class _Loop:
             )
 
     def _process(self, claim: Claim) -> None:
-        inbox = self.inbox
-        backend = inbox.backend
-        delivery = claim.delivery
-        try:
-            if delivery.body is None:
-                msg = f"delivery {delivery.id} has no body (purged)"
-                raise PayloadError(msg)
-            event = parse_event(delivery.body)
-        except PayloadError as exc:  # cannot succeed on any retry: dead now
-            backend.fail(
-                claim,
-                now=inbox.now(),
-                error=_describe(exc),
-                traceback="".join(traceback.format_exception_only(type(exc), exc)),
-                next_attempt_at=None,
-            )
-            return
-        handlers = [
-            handler
-            for handler in self.router.handlers_for(event)
-            if handler.name not in claim.succeeded
-        ]
-        if not handlers:
-            logger.debug("inbox: delivery %s: no handler to run", delivery.id)
-            backend.finish(claim, now=inbox.now())
-            return
-        failures: list[tuple[str, BaseException, str]] = []
-        self._renewer.track(claim)
-        try:
-            for index, handler in enumerate(handlers):
-                if self._renewer.lost(claim):
-                    raise LeaseLostError(f"lease on delivery {delivery.id} lost")
-                last = index == len(handlers) - 1 and not failures
-                try:
-                    backend.complete_handler(
-                        claim,
-                        handler.name,
-                        _runner(handler, event, delivery),
-                        now=inbox.now(),
-                        last=last,
-                    )
-                except LeaseLostError:
-                    raise
-                except Exception as exc:  # the handler's failure is recorded
-                    logger.warning(
-                        "inbox: handler %s failed on delivery %s (attempt %d): %s",
-                        handler.name,
-                        delivery.id,
-                        delivery.attempts,
-                        _describe(exc),
-                    )
-                    failures.append((handler.name, exc, traceback.format_exc()))
-        except LeaseLostError:
-            logger.warning(
-                "inbox: lease on delivery %s lost; this worker stops working on it",
-                delivery.id,
-            )
-            return
-        finally:
-            self._renewer.untrack(claim)
-        if not failures:
-            return  # the last handler's transaction marked it done
-        error = "; ".join(f"{name}: {_describe(exc)}" for name, exc, _ in failures)
-        trace = "\n".join(f"--- handler {name} ---\n{text}" for name, _, text in failures)
-        now = inbox.now()
-        if delivery.attempts >= inbox.max_attempts:
-            next_attempt_at = None
-            logger.error(
-                "inbox: delivery %s is dead after %d attempts: %s",
-                delivery.id,
-                delivery.attempts,
-                error,
-            )
-        else:
-            next_attempt_at = now + inbox.backoff(delivery.attempts)
-        if not backend.fail(
-            claim, now=now, error=error, traceback=trace, next_attempt_at=next_attempt_at
-        ):
-            logger.warning(
-                "inbox: lease on delivery %s lost before recording the failure", delivery.id
-            )
+        process_claim(self.inbox, self.router, claim, self._renewer)
+
+
+def process_claim(inbox: Inbox, router: RouterLike, claim: Claim, renewer: LeaseRenewer) -> None:
+    """Run the handlers of a claimed delivery that have not succeeded; record the outcome.
+
+    Shared by the worker loop and the task-queue tasks: each handler in a fenced
+    transaction with its success mark (the last one also marks the delivery
+    ``done``), the lease renewed by ``renewer`` meanwhile; failures go back to
+    ``pending`` with the backoff, or ``dead`` at ``max_attempts``; a lost lease
+    stops the work (whoever holds the lease now finishes it).
+
+    Raises:
+        InboxError: The database failed (the lease expires; another attempt follows).
+    """
+    backend = inbox.backend
+    delivery = claim.delivery
+    try:
+        if delivery.body is None:
+            msg = f"delivery {delivery.id} has no body (purged)"
+            raise PayloadError(msg)
+        event = parse_event(delivery.body)
+    except PayloadError as exc:  # cannot succeed on any retry: dead now
+        backend.fail(
+            claim,
+            now=inbox.now(),
+            error=_describe(exc),
+            traceback="".join(traceback.format_exception_only(type(exc), exc)),
+            next_attempt_at=None,
+        )
+        return
+    handlers = [
+        handler for handler in router.handlers_for(event) if handler.name not in claim.succeeded
+    ]
+    if not handlers:
+        logger.debug("inbox: delivery %s: no handler to run", delivery.id)
+        backend.finish(claim, now=inbox.now())
+        return
+    failures: list[tuple[str, BaseException, str]] = []
+    renewer.track(claim)
+    try:
+        for index, handler in enumerate(handlers):
+            if renewer.lost(claim):
+                raise LeaseLostError(f"lease on delivery {delivery.id} lost")
+            last = index == len(handlers) - 1 and not failures
+            try:
+                backend.complete_handler(
+                    claim,
+                    handler.name,
+                    _runner(handler, event, delivery),
+                    now=inbox.now(),
+                    last=last,
+                )
+            except LeaseLostError:
+                raise
+            except Exception as exc:  # the handler's failure is recorded
+                logger.warning(
+                    "inbox: handler %s failed on delivery %s (attempt %d): %s",
+                    handler.name,
+                    delivery.id,
+                    delivery.attempts,
+                    _describe(exc),
+                )
+                failures.append((handler.name, exc, traceback.format_exc()))
+    except LeaseLostError:
+        logger.warning(
+            "inbox: lease on delivery %s lost; this worker stops working on it",
+            delivery.id,
+        )
+        return
+    finally:
+        renewer.untrack(claim)
+    if not failures:
+        return  # the last handler's transaction marked it done
+    error = "; ".join(f"{name}: {_describe(exc)}" for name, exc, _ in failures)
+    trace = "\n".join(f"--- handler {name} ---\n{text}" for name, _, text in failures)
+    now = inbox.now()
+    if delivery.attempts >= inbox.max_attempts:
+        next_attempt_at = None
+        logger.error(
+            "inbox: delivery %s is dead after %d attempts: %s",
+            delivery.id,
+            delivery.attempts,
+            error,
+        )
+    else:
+        next_attempt_at = now + inbox.backoff(delivery.attempts)
+    if not backend.fail(
+        claim, now=now, error=error, traceback=trace, next_attempt_at=next_attempt_at
+    ):
+        logger.warning(
+            "inbox: lease on delivery %s lost before recording the failure", delivery.id
+        )
 
 
 def _runner(handler: HandlerLike, event: Event, delivery: Delivery) -> Callable[[Any], None]:
