@@ -115,17 +115,36 @@ def _check_demo_output(
 ) -> None:
     expected = _DEMO_EXPECTED if expected is None else expected
     assert result.returncode == 0, result.stdout + result.stderr
-    lines = result.stdout.splitlines()
+    verification, inbox = result.stdout.split("\n2. Inbox: ")
+    lines = verification.splitlines()
     deliveries = [line for line in lines if re.match(r"^(ok  |FAIL) +\d+ ", line)]
     assert len(deliveries) == len(expected)
     assert all(line.startswith("ok ") for line in deliveries)
     for label, (status, received) in expected.items():
         (line,) = [line for line in deliveries if label in line]
         assert re.search(rf"\s{status}\s+{status}\s+{re.escape(received)}", line), line
-    total = len(expected)
-    assert f"All {total} deliveries behaved as expected" in result.stdout
+    steps = [line for line in inbox.splitlines() if re.match(r"^(ok  |FAIL) +\d+ ", line)]
+    assert len(steps) == len(_DEMO_INBOX_STEPS)
+    for line, (label, outcome) in zip(steps, _DEMO_INBOX_STEPS, strict=True):
+        assert line.startswith("ok "), line
+        assert label in line, line
+        assert re.search(rf"\s{re.escape(outcome)}\s+{re.escape(outcome)}", line), line
+    total = len(expected) + len(_DEMO_INBOX_STEPS)
+    assert f"All {len(expected)} deliveries behaved as expected" in result.stdout
+    assert f"All {len(_DEMO_INBOX_STEPS)} inbox steps as expected" in result.stdout
     assert f"Every outcome ({total} of {total}) was the expected one." in result.stdout
     assert result.stderr == ""
+
+
+_DEMO_INBOX_STEPS = [
+    ("new_lead, signed: stored, then answered", "200 duplicate=false"),
+    ("worker runs handler crm", "done, 1 attempt"),
+    ("calendar fails once", "done, 2 attempts"),
+    ("dashboard re-send of step 1", "200 duplicate=true"),
+    ("worker process killed (SIGKILL)", "processing, 1 attempt"),
+    ("next worker, once the lease expired", "done, 2 attempts"),
+]
+"""The demo's inbox section: (step, expected and actual outcome), in order."""
 
 
 def test_demo_exits_zero_with_every_delivery_as_expected() -> None:
@@ -173,9 +192,10 @@ def test_demo_exits_one_when_any_section_has_an_unexpected_outcome(
     monkeypatch.setattr(demo, "SECTIONS", (*demo.SECTIONS, failing))
     assert main(["demo"]) == 1
     text = capsys.readouterr().out
-    assert "\n2. Extra section\n" in text
+    assert "\n3. Extra section\n" in text
     assert "All 14 deliveries behaved as expected" in text
-    assert "1 of 16 outcomes were NOT the expected ones (FAIL)." in text
+    assert "All 6 inbox steps as expected" in text
+    assert "1 of 22 outcomes were NOT the expected ones (FAIL)." in text
 
 
 def test_demo_runs_from_the_source_tree_with_nothing_installed() -> None:

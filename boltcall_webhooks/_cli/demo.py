@@ -276,8 +276,18 @@ def verification_section(options: DemoOptions, out: TextIO) -> SectionResult:
         server.join(timeout=_TIMEOUT)
 
 
+def inbox_section(options: DemoOptions, out: TextIO) -> SectionResult:
+    """The inbox: store then answer, a retry, a duplicate, a worker killed mid-handler."""
+    del options
+    from boltcall_webhooks._cli.demo_inbox import run_inbox_demo  # noqa: PLC0415
+
+    checks, failures = run_inbox_demo(out)
+    return SectionResult(checks=checks, failures=failures)
+
+
 SECTIONS: Final[tuple[Callable[[DemoOptions, TextIO], SectionResult], ...]] = (
     verification_section,
+    inbox_section,
 )
 """The demo's sections, run and numbered in this order."""
 
