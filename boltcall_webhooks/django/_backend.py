@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
+import weakref
 from collections.abc import Callable, Generator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -116,6 +118,24 @@ def _resource_id(item: NewDelivery) -> str | None:
     return None
 
 
+class _Holder:
+    """Lives in a thread-local: when the thread ends, its connection is closed."""
+
+    __slots__ = ("__weakref__",)
+
+
+def _close_connection(wrapper: Any) -> None:
+    # Runs when the thread that used ``wrapper`` has ended (possibly in another
+    # thread): close the driver's connection itself, which Django would refuse to
+    # do from another thread; otherwise it would linger until garbage collection.
+    raw = getattr(wrapper, "connection", None)
+    if raw is not None:
+        try:
+            raw.close()
+        except Exception:
+            logger.debug("Django inbox: closing a finished thread's connection failed")
+
+
 class DjangoBackend(Backend):
     """Stores deliveries with the Django ORM in the database ``alias`` (see the module)."""
 
@@ -125,6 +145,8 @@ class DjangoBackend(Backend):
         self.alias = alias
         self._models: Any = None
         self._use_tz = True
+        self._local = threading.local()
+        self._wal = False
 
     def __repr__(self) -> str:
         return f"DjangoBackend({self.alias!r})"
@@ -187,14 +209,31 @@ class DjangoBackend(Backend):
         """Database failures become :class:`InboxError` (a handler's own exceptions do not)."""
         self._app()
         connection = self.connection
+        if getattr(self._local, "holder", None) is None and (
+            threading.current_thread() is not threading.main_thread()
+        ):  # a worker or store thread: its connection is closed when it ends
+            self._local.holder = holder = _Holder()
+            weakref.finalize(holder, _close_connection, connection)
         try:
             if not connection.in_atomic_block:
                 connection.close_if_unusable_or_obsolete()
+                if connection.vendor == "sqlite" and not self._wal:
+                    self._use_wal(connection)
             yield
         except DatabaseError as exc:
             if getattr(exc, "_boltcall_handler", False):
                 raise
             raise _error(action, exc) from None
+
+    def _use_wal(self, connection: BaseDatabaseWrapper) -> None:
+        """SQLite: switch the file to WAL (kept by the file), so that a handler's open
+        transaction does not block the lease renewals and stores of other threads."""
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            mode = cursor.fetchone()
+        if mode is None or str(mode[0]).lower() != "wal":
+            logger.warning("Django inbox: the SQLite database is not in WAL mode")
+        self._wal = True
 
     def _atomic(self) -> Any:
         return transaction.atomic(using=self.alias)
@@ -236,14 +275,13 @@ class DjangoBackend(Backend):
     # -- store ---------------------------------------------------------------------
 
     def store(self, item: NewDelivery) -> Stored:
-        """Insert ``item``, or count a duplicate (re-arming a dead one); committed on return."""
+        """Insert ``item``, or count a duplicate (re-arming a dead one); committed on return.
+
+        Called inside a transaction (``ATOMIC_REQUESTS``, a handler), it writes in a
+        savepoint and commits with that transaction: Django commits a view's
+        transaction before it sends the response, and a handler's with its success.
+        """
         with self._guard("store"):
-            if self.connection.in_atomic_block:
-                msg = (
-                    "Django inbox: store() inside a transaction would answer before the "
-                    "commit; exempt the view from ATOMIC_REQUESTS (non_atomic_requests)"
-                )
-                raise InboxError(msg)
             crash_point("before_insert")
             for _ in range(3):  # a purge may delete the row between the two statements
                 stored = self._insert(item) or self._count_duplicate(item)
