@@ -82,6 +82,7 @@ STATE_KEY: Final = "boltcall_event"
 _INSTALL_HINT: Final = 'pip install "boltcall-webhooks[starlette]"'
 _SIGNATURE_KEY: Final = SIGNATURE_HEADER.lower().encode("latin-1")
 _MAX_LENGTH_DIGITS: Final = 18
+_VERDICT_CACHE_SIZE: Final = 1024
 _HUGE: Final = 10**18
 
 
@@ -120,7 +121,7 @@ class BoltcallWebhookMiddleware:
             an explicit ``secrets``/option is invalid.
     """
 
-    __slots__ = ("_app_root", "_guard", "_paths", "_source", "app")
+    __slots__ = ("_app_root", "_guard", "_paths", "_source", "_verdicts", "app")
 
     app: ASGIApp
     """The wrapped ASGI app."""
@@ -139,6 +140,9 @@ class BoltcallWebhookMiddleware:
         self.app = app
         self._paths = _check_paths(paths)
         self._guard = PathGuard(self._paths)
+        # Verdicts by (path, raw_path, root_path): a pure function of them, and an
+        # app's paths repeat, so each spelling is judged once (bounded: cleared when full).
+        self._verdicts: dict[tuple[object, object, object], PathVerdict] = {}
         # An app that sets its own root path (FastAPI(root_path=...)) strips it
         # only when called, after this middleware, if it wraps the app from outside.
         app_root = getattr(app, "root_path", "")
@@ -182,14 +186,29 @@ class BoltcallWebhookMiddleware:
 
     def _verdict(self, scope: Scope) -> PathVerdict:
         """Whether the router could send this request to a guarded path (see ``_paths``)."""
-        forms: list[str] = []
         path = scope.get("path")
+        raw_path = scope.get("raw_path")
+        root = scope.get("root_path")
+        key = (path, raw_path, root)
+        try:
+            return self._verdicts[key]
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable value from a non-conforming server: judged each time
+            return self._judge(path, raw_path, root)
+        verdict = self._judge(path, raw_path, root)
+        if len(self._verdicts) >= _VERDICT_CACHE_SIZE:
+            self._verdicts.clear()
+        self._verdicts[key] = verdict
+        return verdict
+
+    def _judge(self, path: object, raw_path: object, root: object) -> PathVerdict:
+        """Ask the path guard about every form of the request path."""
+        forms: list[str] = []
         if isinstance(path, str):
             forms.append(path)
-        raw_path = scope.get("raw_path")
         if isinstance(raw_path, bytes):
             forms.append(raw_path.decode("latin-1"))  # percent-decoded by the guard
-        root = scope.get("root_path")
         # Starlette >= 0.33 keeps the root_path in "path" and routes on the rest:
         # the server's root path, or the app's own when it is wrapped from outside.
         roots = (root if isinstance(root, str) else "", self._app_root)

@@ -192,3 +192,51 @@ def test_fastapi_sees_only_the_request_parameter() -> None:
 def test_construction_errors() -> None:
     """Exactly one of router=/inbox=, a real Router, known options, usable secrets."""
     check_construction_errors(webhook_endpoint)
+
+
+def test_the_middleware_judges_each_spelling_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Path verdicts are cached per (path, raw_path, root_path), bounded, and never differ."""
+    from boltcall_webhooks import starlette as adapter
+
+    ledger = Ledger()
+    app = Starlette(
+        routes=[
+            Route(
+                PATH,
+                webhook_endpoint(router=make_router(ledger), secrets=SECRET),
+                methods=["POST"],
+            ),
+            Route("/other", webhook_endpoint(router=Router(), secrets=SECRET), methods=["POST"]),
+        ],
+        middleware=[Middleware(BoltcallWebhookMiddleware, paths=["/guarded"], secrets=SECRET)],
+    )
+    with TestClient(app) as client:
+        middleware: Any = app.middleware_stack
+        while not isinstance(middleware, BoltcallWebhookMiddleware):
+            middleware = middleware.app
+        judged: list[tuple[object, object, object]] = []
+        judge = BoltcallWebhookMiddleware._judge
+
+        def counting(self: Any, path: object, raw_path: object, root: object) -> Any:
+            judged.append((path, raw_path, root))
+            return judge(self, path, raw_path, root)
+
+        monkeypatch.setattr(BoltcallWebhookMiddleware, "_judge", counting)
+        body = envelope("new_lead", {"id": "new_lead_router_1"})
+        for _ in range(3):
+            for path in (PATH, "/other"):
+                assert (
+                    client.post(path, content=body, headers=signed_headers(body)).status_code
+                    == 200
+                )
+            forged = client.post(
+                "/guarded", content=body, headers=signed_headers(body, OTHER_SECRET)
+            )
+            assert forged.status_code == 401
+        assert sorted(str(path) for path, _, _ in judged) == ["/guarded", "/other", PATH]
+        for n in range(adapter._VERDICT_CACHE_SIZE + 5):
+            client.post(f"/x{n}", content=body)
+        assert len(middleware._verdicts) <= adapter._VERDICT_CACHE_SIZE
+        # After the cache was cleared, the guarded path is still guarded.
+        forged = client.post("/guarded", content=body, headers=signed_headers(body, OTHER_SECRET))
+        assert forged.status_code == 401
