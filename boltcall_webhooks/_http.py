@@ -270,9 +270,10 @@ class VerifierSource:
         configured = self._settings_lookup() if self._settings_lookup is not None else None
         # A snapshot, not the live object: a list or dict changed in place (a secret
         # revoked) must rebuild the verifier.
-        key: object = ("settings", _snapshot(configured))
         if configured is None:
-            key = ("env", os.environ.get(SECRET_ENV_VAR))
+            key: object = ("env", os.environ.get(SECRET_ENV_VAR))
+        else:
+            key = ("settings", _snapshot(configured))
         if self._verifier is not None and key == self._cache_key:
             return self._verifier
         if configured is None:
