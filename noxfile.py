@@ -45,6 +45,7 @@ nox.options.sessions = [
     "timing",
     "load",
     "inbox_proofs",
+    "bench_inbox",
 ]
 
 
@@ -354,3 +355,25 @@ def inbox_proofs(session: nox.Session) -> None:
     )
     if full:
         session.run("python", "-m", "tests.inbox_crash.chaos", "--full", env=env)
+
+
+@nox.session(python=LATEST)
+def bench_inbox(session: nox.Session) -> None:
+    """The SQLite inbox's costs as ratios of one run (quick; ``-- --full`` for the long run).
+
+    (a) store vs a bare INSERT+COMMIT loop (>= 0.8x) and group commit at 32 writers
+    (>= 5x one writer); (b) the inbox= endpoint vs the verify-only one under gunicorn
+    and uvicorn (>= 0.7x requests/s); (c) worker overhead vs a bare claim+update loop
+    (<= 2x). Prints this disk's fsync cost; fails if a target is missed.
+    """
+    _install_package(session, "[flask,starlette]")
+    session.install("flask", "starlette", "gunicorn", "uvicorn")
+    full, posargs = _run_length(session)
+    args = [] if full else ["--quick"]
+    session.run(
+        "python",
+        "tests/bench/bench_inbox_sqlite.py",
+        *args,
+        *posargs,
+        env={"BOLTCALL_EXPECT_INSTALLED": "1"},
+    )

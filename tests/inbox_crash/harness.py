@@ -197,12 +197,15 @@ class Cluster:
         self.procs.append(proc)
         return proc
 
-    def start_gunicorn(self, extra: Mapping[str, str] = {}, *, workers: int = 2) -> Proc:
-        """gunicorn (sync workers) serving the Flask app; returns once it answers."""
+    def start_gunicorn(
+        self, extra: Mapping[str, str] = {}, *, workers: int = 2, threads: int = 1
+    ) -> Proc:
+        """gunicorn serving the Flask app (sync workers, or gthread with ``threads``)."""
         port = free_port()
         argv = [
             sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}",
             "--graceful-timeout", "3", "--timeout", "60", "--log-level", "warning",
+            *(["-k", "gthread", "--threads", str(threads)] if threads > 1 else []),
             "tests.inbox_crash.apps_flask:app",
         ]  # fmt: skip
         proc = self._start("gunicorn", argv, extra, port)

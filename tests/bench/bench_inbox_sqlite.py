@@ -1,0 +1,343 @@
+"""The SQLite inbox's costs as ratios measured in one run (``nox -s bench_inbox``).
+
+(a) ``inbox.store`` alone against a bare ``INSERT`` + ``COMMIT`` loop on the same
+    file with the same pragmas (WAL, ``synchronous=FULL``): >= 0.8x at one
+    client; with group commit, 32 concurrent writers (threads of one process)
+    reach >= 5x the one-client rate.
+(b) The ``inbox=`` endpoint against the verify-only endpoint (the same app's
+    ``webhook_view(router=Router())`` / ``webhook_endpoint(router=Router())``)
+    under gunicorn (Flask, 2 gthread workers x 16 threads) and uvicorn
+    (Starlette, 2 workers): >= 0.7x requests/s, 32 keep-alive clients.
+(c) A worker's overhead per delivery (claim, dispatch to one no-op handler,
+    mark done) against a bare claim + update SQL loop over the same rows:
+    <= 2x the time.
+
+The fsync cost of this disk (median ``os.fsync`` after a 100-byte write, in
+the directory of the database) is printed next to the figures: every commit
+pays it once. ``--quick`` (CI) runs small counts; exit status 1 if a target is
+missed. ``--json FILE`` writes the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import pathlib
+import sqlite3
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from typing import Any
+
+from boltcall_webhooks import SIGNATURE_HEADER, Router, sign
+from boltcall_webhooks.inbox import Inbox
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # tests/: inbox_crash
+
+from inbox_crash.harness import SECRET, Cluster, envelope
+
+
+def fsync_cost(directory: pathlib.Path, samples: int = 200) -> float:
+    """Median seconds of ``os.fsync`` after a small write, in ``directory``."""
+    path = directory / "fsync-probe.bin"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+    times = []
+    try:
+        for _ in range(samples):
+            os.write(fd, b"x" * 100)
+            started = time.perf_counter()
+            os.fsync(fd)
+            times.append(time.perf_counter() - started)
+    finally:
+        os.close(fd)
+        path.unlink()
+    return statistics.median(times)
+
+
+# -- (a) store ----------------------------------------------------------------------------
+
+
+def _bodies(prefix: str, count: int) -> list[bytes]:
+    return [envelope(f"{prefix}_{number:07d}") for number in range(count)]
+
+
+def bare_insert_rate(db: pathlib.Path, count: int) -> float:
+    """Rows/s of ``BEGIN IMMEDIATE; INSERT; COMMIT`` per row (WAL, synchronous=FULL)."""
+    conn = sqlite3.connect(db, isolation_level=None, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS bare_insert (id INTEGER PRIMARY KEY, key TEXT NOT NULL "
+        "UNIQUE, state TEXT NOT NULL, event_type TEXT, body BLOB, received_at REAL NOT NULL, "
+        "next_attempt_at REAL)"
+    )
+    bodies = _bodies("bare", count)
+    started = time.perf_counter()
+    for number, body in enumerate(bodies):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(
+            "INSERT INTO bare_insert (key, state, event_type, body, received_at, "
+            "next_attempt_at) VALUES (?, 'pending', 'new_lead', ?, ?, ?)",
+            (f"new_lead:bare_{number}", body, time.time(), time.time()),
+        )
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return count / elapsed
+
+
+def store_rate(inbox: Inbox, prefix: str, count: int, writers: int) -> tuple[float, float]:
+    """Stores/s with ``writers`` threads; and the mean rows per commit (group commit)."""
+    bodies = _bodies(prefix, count)
+    inbox.store(envelope(f"{prefix}_warm"))  # connection and schema ready
+    commits_before = inbox.backend.store_commits  # type: ignore[attr-defined]
+    chunks = [bodies[index::writers] for index in range(writers)]
+    barrier = threading.Barrier(writers + 1)
+
+    def write(chunk: list[bytes]) -> None:
+        barrier.wait()
+        for body in chunk:
+            inbox.store(body)
+
+    threads = [threading.Thread(target=write, args=(chunk,)) for chunk in chunks]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    commits = inbox.backend.store_commits - commits_before  # type: ignore[attr-defined]
+    return count / elapsed, count / max(commits, 1)
+
+
+# -- (b) endpoints ------------------------------------------------------------------------
+
+
+async def _keepalive_load(
+    port: int, path: str, requests: list[bytes], clients: int
+) -> tuple[float, dict[int | str, int]]:
+    """Send pre-built requests over ``clients`` keep-alive connections; requests/s, statuses."""
+    statuses: dict[int | str, int] = {}
+    index = 0
+
+    async def client() -> None:
+        nonlocal index
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while index < len(requests):
+                request = requests[index]
+                index += 1
+                writer.write(request)
+                status_line = await reader.readline()
+                status: int | str = int(status_line.split()[1]) if status_line else "closed"
+                length = 0
+                while True:
+                    line = await reader.readline()
+                    if line in (b"\r\n", b""):
+                        break
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                await reader.readexactly(length)
+                statuses[status] = statuses.get(status, 0) + 1
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return len(requests) / (time.perf_counter() - started), statuses
+
+
+def _requests(path: str, prefix: str, count: int) -> list[bytes]:
+    built = []
+    for number in range(count):
+        body = envelope(f"{prefix}_{number:07d}")
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n{SIGNATURE_HEADER}: {sign(body, SECRET)}\r\n\r\n"
+        )
+        built.append(head.encode("latin-1") + body)
+    return built
+
+
+def endpoint_ratio(
+    port: int, name: str, count: int, clients: int, rounds: int
+) -> tuple[float, float, float]:
+    """Median requests/s of ``/verify`` and ``/inbox`` (alternating rounds), and the ratio."""
+    rates: dict[str, list[float]] = {"/verify": [], "/inbox": []}
+    asyncio.run(_keepalive_load(port, "/verify", _requests("/verify", "warm", 200), clients))
+    for round_number in range(rounds):
+        for path in ("/verify", "/inbox"):
+            requests = _requests(path, f"{name}_{round_number}{path[1:]}", count)
+            rate, statuses = asyncio.run(_keepalive_load(port, path, requests, clients))
+            if set(statuses) != {200}:
+                msg = f"{name} {path}: statuses {statuses}"
+                raise RuntimeError(msg)
+            rates[path].append(rate)
+    verify = statistics.median(rates["/verify"])
+    stored = statistics.median(rates["/inbox"])
+    return verify, stored, stored / verify
+
+
+# -- (c) worker ----------------------------------------------------------------------------
+
+
+def worker_ratio(directory: pathlib.Path, count: int) -> tuple[float, float, float]:
+    """Seconds per delivery of ``inbox.work`` (one no-op handler) and of a bare SQL loop."""
+    url = f"sqlite:///{directory / 'worker.sqlite3'}"
+    inbox = Inbox(url)
+    for body in _bodies("work", count):
+        inbox.store(body)
+    table = "boltcall_inbox_deliveries"
+    conn = sqlite3.connect(directory / "worker.sqlite3", isolation_level=None, timeout=30)
+    conn.execute("PRAGMA synchronous=FULL")
+    started = time.perf_counter()
+    while True:  # the bare loop: claim one due row, then mark it done; a commit each
+        conn.execute("BEGIN IMMEDIATE")
+        row = conn.execute(
+            f"SELECT id FROM {table} WHERE state = 'pending' AND next_attempt_at <= ? "
+            "ORDER BY next_attempt_at, id LIMIT 1",
+            (time.time(),),
+        ).fetchone()
+        if row is None:
+            conn.execute("COMMIT")
+            break
+        conn.execute(
+            f"UPDATE {table} SET state = 'processing', attempts = attempts + 1, "
+            "lease_token = lease_token + 1, lease_expires_at = ? WHERE id = ?",
+            (time.time() + 300, row[0]),
+        )
+        conn.execute("COMMIT")
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(
+            f"UPDATE {table} SET state = 'done', finished_at = ?, lease_expires_at = NULL "
+            "WHERE id = ? AND state = 'processing'",
+            (time.time(), row[0]),
+        )
+        conn.execute("COMMIT")
+    bare = (time.perf_counter() - started) / count
+    conn.execute(
+        f"UPDATE {table} SET state = 'pending', attempts = 0, next_attempt_at = 0, "
+        "finished_at = NULL"
+    )
+    conn.close()
+    router = Router()
+
+    @router.on_any(name="noop")
+    def noop(event: Any) -> None:
+        del event
+
+    started = time.perf_counter()
+    processed = inbox.work(router, once=True)
+    worker = (time.perf_counter() - started) / count
+    if processed != count or inbox.stats()["done"] != count:
+        msg = f"the worker processed {processed} of {count}"
+        raise RuntimeError(msg)
+    inbox.close()
+    return worker, bare, worker / bare
+
+
+# -- the run ---------------------------------------------------------------------------------
+
+
+def _line(label: str, value: str, target: str, ok: bool) -> str:
+    return f"  {label:<58} {value:>14}   target {target:<8} {'ok' if ok else 'MISSED'}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run (a), (b), (c); print the figures; exit 1 if a target is missed."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small counts (CI)")
+    parser.add_argument("--json", type=pathlib.Path, help="write the figures there too")
+    args = parser.parse_args(argv)
+    quick = args.quick
+    n_store, n_group, n_http, rounds, n_work = (
+        (300, 3000, 1200, 3, 300) if quick else (1500, 20000, 5000, 5, 1500)
+    )
+    figures: dict[str, Any] = {"mode": "quick" if quick else "full"}
+    with tempfile.TemporaryDirectory(prefix="boltcall-bench-inbox-") as tmp:
+        directory = pathlib.Path(tmp)
+        figures["fsync_median_ms"] = round(fsync_cost(directory) * 1000, 3)
+        db = directory / "store.sqlite3"
+        inbox = Inbox(f"sqlite:///{db}")
+        bare = bare_insert_rate(db, n_store)
+        one, _ = store_rate(inbox, "one", n_store, 1)
+        many, per_commit = store_rate(inbox, "many", n_group, 32)
+        inbox.close()
+        figures.update(
+            {
+                "bare_insert_commit_per_s": round(bare),
+                "store_1_writer_per_s": round(one),
+                "store_32_writers_per_s": round(many),
+                "rows_per_commit_32_writers": round(per_commit, 1),
+                "store_vs_insert": round(one / bare, 2),
+                "group_commit_32": round(many / one, 2),
+            }
+        )
+        work, bare_loop, work_ratio = worker_ratio(directory, n_work)
+        figures.update(
+            {
+                "worker_ms_per_delivery": round(work * 1000, 3),
+                "bare_claim_update_ms_per_delivery": round(bare_loop * 1000, 3),
+                "worker_vs_bare": round(work_ratio, 2),
+            }
+        )
+        with _cluster(directory) as cluster:
+            cluster.prepare()
+            for name, start in (
+                ("gunicorn", lambda: cluster.start_gunicorn(workers=2, threads=16)),
+                ("uvicorn", lambda: cluster.start_uvicorn(workers=2)),
+            ):
+                server = start()
+                verify, stored, ratio = endpoint_ratio(server.port, name, n_http, 32, rounds)
+                cluster.stop(server)
+                figures[f"{name}_verify_per_s"] = round(verify)
+                figures[f"{name}_inbox_per_s"] = round(stored)
+                figures[f"{name}_endpoint_vs_verify"] = round(ratio, 2)
+    checks = [
+        ("(a) store vs bare INSERT+COMMIT, 1 client", "store_vs_insert", 0.8, True),
+        ("(a) 32 writers vs 1 (group commit)", "group_commit_32", 5.0, True),
+        ("(b) gunicorn: inbox= vs verify-only req/s", "gunicorn_endpoint_vs_verify", 0.7, True),
+        ("(b) uvicorn: inbox= vs verify-only req/s", "uvicorn_endpoint_vs_verify", 0.7, True),
+        ("(c) worker vs bare claim+update, s/delivery", "worker_vs_bare", 2.0, False),
+    ]
+    print(f"bench_inbox ({figures['mode']}): fsync on this disk, median: "
+          f"{figures['fsync_median_ms']} ms (every commit pays it once)")  # fmt: skip
+    for key in (
+        "bare_insert_commit_per_s", "store_1_writer_per_s", "store_32_writers_per_s",
+        "rows_per_commit_32_writers", "worker_ms_per_delivery",
+        "bare_claim_update_ms_per_delivery", "gunicorn_verify_per_s", "gunicorn_inbox_per_s",
+        "uvicorn_verify_per_s", "uvicorn_inbox_per_s",
+    ):  # fmt: skip
+        print(f"  {key:<58} {figures[key]:>14}")
+    missed = []
+    for label, key, bound, at_least in checks:
+        value = figures[key]
+        ok = value >= bound if at_least else value <= bound
+        print(_line(label, f"{value}x", f"{'>=' if at_least else '<='} {bound:g}", ok))
+        if not ok:
+            missed.append(label)
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    if missed:
+        print(f"bench_inbox: target missed: {'; '.join(missed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cluster(directory: pathlib.Path) -> Cluster:
+    http = directory / "http"
+    http.mkdir()
+    return Cluster(http)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
