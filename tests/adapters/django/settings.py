@@ -57,5 +57,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
 ]
+# manage.py boltcall_inbox work reads the router from here when --router is not given.
+BOLTCALL_ROUTER = os.environ.get("BOLTCALL_TEST_ROUTER")
 # The URL-routed views in urls.py read their secret from here.
 BOLTCALL_WEBHOOK_SECRET = "whsec_django_settings_secret_77"
