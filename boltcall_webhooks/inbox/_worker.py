@@ -306,6 +306,7 @@ def process_claim(inbox: Inbox, router: RouterLike, claim: Claim, renewer: Lease
         backend.finish(claim, now=inbox.now())
         return
     failures: list[tuple[str, BaseException, str]] = []
+    interrupt: BaseException | None = None
     renewer.track(claim)
     try:
         for index, handler in enumerate(handlers):
@@ -322,7 +323,10 @@ def process_claim(inbox: Inbox, router: RouterLike, claim: Claim, renewer: Lease
                 )
             except LeaseLostError:
                 raise
-            except Exception as exc:  # the handler's failure is recorded
+            except BaseException as exc:  # the handler's failure is recorded
+                # BaseExceptions too (asyncio.CancelledError, SystemExit...): uncaught, one
+                # would end this worker thread silently with the lease held, and every
+                # worker that claims the delivery again would die the same way.
                 logger.warning(
                     "inbox: handler %s failed on delivery %s (attempt %d): %s",
                     handler.name,
@@ -331,6 +335,9 @@ def process_claim(inbox: Inbox, router: RouterLike, claim: Claim, renewer: Lease
                     _describe(exc),
                 )
                 failures.append((handler.name, exc, traceback.format_exc()))
+                if _interrupts(exc):
+                    interrupt = exc
+                    break
     except LeaseLostError:
         logger.warning(
             "inbox: lease on delivery %s lost; this worker stops working on it",
@@ -360,6 +367,15 @@ def process_claim(inbox: Inbox, router: RouterLike, claim: Claim, renewer: Lease
         logger.warning(
             "inbox: lease on delivery %s lost before recording the failure", delivery.id
         )
+    if interrupt is not None:
+        raise interrupt  # recorded as a failed attempt; now stop as asked
+
+
+def _interrupts(exc: BaseException) -> bool:
+    """A Ctrl-C or exit in the main thread (a task queue's task): record it, then stop."""
+    return isinstance(exc, (KeyboardInterrupt, SystemExit)) and (
+        threading.current_thread() is threading.main_thread()
+    )
 
 
 def _runner(handler: HandlerLike, event: Event, delivery: Delivery) -> Callable[[Any], None]:
