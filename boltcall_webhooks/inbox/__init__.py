@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import hashlib
 import logging
 import math
 import os
@@ -76,6 +77,17 @@ _STORE_THREADS = 32  # threads for store_async (per inbox and process)
 
 def _utc_now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def _storable(text: str) -> bool:
+    """Whether every backend can store ``text`` (valid UTF-8, no NUL)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _seconds(name: str, value: timedelta | float) -> float:
@@ -142,6 +154,7 @@ class Inbox:
         self.keep_keys = timedelta(seconds=_seconds("keep_keys", keep_keys))
         self.poll_interval = _seconds("poll_interval", poll_interval)
         self._key = resolve_dedupe(dedupe)
+        self._custom_key = not isinstance(dedupe, str)
         if clock is not None and not callable(as_object(clock)):
             msg = "clock must be a callable returning an aware datetime"
             raise ConfigurationError(msg)
@@ -194,9 +207,21 @@ class Inbox:
         except Exception as exc:
             msg = f"the dedupe callable failed: {type(exc).__name__}"
             raise InboxError(msg) from exc
+        if not _storable(key):
+            # A signed body whose data.id (or type) holds a lone surrogate or a NUL
+            # ("\ud800" is valid JSON): no database stores such text, and in a group
+            # commit the failure took the other deliveries of the batch with it.
+            if self._custom_key:
+                msg = "the dedupe callable returned a key with a lone surrogate or a NUL"
+                raise InboxError(msg)
+            key = "sha256:" + hashlib.sha256(body).hexdigest()
+        event_type = None if event is None else event.type
+        if event_type is not None and not _storable(event_type):
+            event_type = event_type.encode("utf-8", "backslashreplace").decode("utf-8")
+            event_type = event_type.replace("\x00", "\\x00")
         return NewDelivery(
             key=key,
-            event_type=None if event is None else event.type,
+            event_type=event_type,
             body=body,
             received_at=self.now(),
             error=error,
