@@ -135,8 +135,18 @@ def bench(session: nox.Session) -> None:
 
 ADAPTER_DEPS = {
     "flask": ["flask[async]"],
-    "django": ["django"],
+    "django": ["django", "psycopg[binary]>=3.2"],
     "starlette": ["starlette", "fastapi", "httpx"],
+}
+# The Django inbox app's tests, run a second time on PostgreSQL (127.0.0.1:5432, or
+# $BOLTCALL_TEST_POSTGRES_URL): a database of their own, created and dropped by them.
+DJANGO_POSTGRES_TESTS = [
+    f"tests/adapters/django/test_inbox_{name}.py"
+    for name in ("app", "contract", "admin", "command", "crash")
+]
+DJANGO_POSTGRES_ENV = {
+    "DJANGO_SETTINGS_MODULE": "adapters.django.settings_postgres",
+    "BOLTCALL_REQUIRE_POSTGRES": "1",
 }
 
 
@@ -152,6 +162,13 @@ def adapters(session: nox.Session, framework: str) -> None:
         *session.posargs,
         env={"BOLTCALL_EXPECT_INSTALLED": "1"},
     )
+    if framework == "django":
+        session.run(
+            "pytest",
+            *DJANGO_POSTGRES_TESTS,
+            *session.posargs,
+            env={"BOLTCALL_EXPECT_INSTALLED": "1", **DJANGO_POSTGRES_ENV},
+        )
 
 
 MATRIX = [
@@ -181,6 +198,8 @@ def matrix(session: nox.Session, python: str, framework: str, requirement: str) 
     extra = ["httpx"] if framework == "starlette" else []
     if framework == "starlette" and requirement.startswith("starlette"):
         extra.append("fastapi")
+    if framework == "django":
+        extra.append("psycopg[binary]>=3.2")
     session.run(
         uv,
         "pip",
@@ -203,6 +222,16 @@ def matrix(session: nox.Session, python: str, framework: str, requirement: str) 
         external=True,
         env={"BOLTCALL_EXPECT_INSTALLED": "1"},
     )
+    if framework == "django":
+        session.run(
+            os.path.join(bindir, "pytest"),
+            *DJANGO_POSTGRES_TESTS,
+            "-p",
+            "no:cacheprovider",
+            *session.posargs,
+            external=True,
+            env={"BOLTCALL_EXPECT_INSTALLED": "1", **DJANGO_POSTGRES_ENV},
+        )
 
 
 @nox.session(python=LATEST)
