@@ -388,7 +388,9 @@ class BoltcallWebhookView(BoltcallWebhookMixin, View):
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         """Run the router's handlers, or call ``handle_event``, with the verified event."""
         if self.router is not None:
-            if self.view_is_async:
+            # The ready view (as_view checked that handle_event is not overridden):
+            # view_is_async is boltcall_async, read directly on this hot path.
+            if self.boltcall_async:
                 return self._dispatch_async(self.router, self.event)  # type: ignore[return-value]
             return _dispatch(self.router, self.event)
         result = self.handle_event(request, self.event)
