@@ -348,8 +348,8 @@ def process_claim(inbox: Inbox, router: RouterLike, claim: Claim, renewer: Lease
         renewer.untrack(claim)
     if not failures:
         return  # the last handler's transaction marked it done
-    error = "; ".join(f"{name}: {_describe(exc)}" for name, exc, _ in failures)
-    trace = "\n".join(f"--- handler {name} ---\n{text}" for name, _, text in failures)
+    error = _storable("; ".join(f"{name}: {_describe(exc)}" for name, exc, _ in failures))
+    trace = _storable("\n".join(f"--- handler {name} ---\n{text}" for name, _, text in failures))
     now = inbox.now()
     if delivery.attempts >= inbox.max_attempts:
         next_attempt_at = None
@@ -369,6 +369,18 @@ def process_claim(inbox: Inbox, router: RouterLike, claim: Claim, renewer: Lease
         )
     if interrupt is not None:
         raise interrupt  # recorded as a failed attempt; now stop as asked
+
+
+def _storable(text: str) -> str:
+    """``text`` made storable by every backend (lone surrogates and NUL escaped).
+
+    A failure message quoting the event's data may hold them (valid JSON escapes);
+    no database takes them as text, so the failure was never recorded and the
+    delivery never became ``dead``, retried at each lease expiry forever.
+    """
+    if "\x00" in text:
+        text = text.replace("\x00", "\\x00")
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _interrupts(exc: BaseException) -> bool:

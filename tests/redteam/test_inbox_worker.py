@@ -121,3 +121,29 @@ def test_work_once_keeps_going_after_a_base_exception(tmp_path: pathlib.Path) ->
         assert inbox.stats()["processing"] == 0  # nothing left leased
     finally:
         inbox.close()
+
+
+def test_a_failure_message_quoting_a_lone_surrogate_is_recorded(tmp_path: pathlib.Path) -> None:
+    """The error and traceback of a failed attempt are stored even when they quote odd data."""
+    inbox = Inbox(f"sqlite:///{tmp_path}/inbox.sqlite3", max_attempts=1)
+    body = (
+        b'{"event":"new_lead","timestamp":"2025-03-20T09:17:22Z",'
+        b'"data":{"id":"lead_\\ud800\\u0000"}}'
+    )
+    router = Router()
+
+    @router.on(NewLeadEvent)
+    def handler(event: NewLeadEvent) -> None:
+        raise ValueError("no such lead: " + event.data.id)
+
+    try:
+        stored = inbox.store(body)
+        inbox.work(router, once=True)
+        dead = inbox.get(stored.id)
+        assert dead.state is DeliveryState.DEAD
+        assert dead.last_error is not None
+        assert dead.last_error.endswith("ValueError: no such lead: lead_\\ud800\\x00")
+        assert dead.last_traceback is not None
+        assert "no such lead" in dead.last_traceback
+    finally:
+        inbox.close()
