@@ -1,26 +1,15 @@
-"""Ways to receive a verified Boltcall event: the ready view with a router, or your own views."""
+"""Your own views, for when you build the answer yourself (the handlers are in hooks.py)."""
 
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from boltcall_webhooks import CallCompletedEvent, Event, NewLeadEvent, Router
+from boltcall_webhooks import Event, NewLeadEvent
 from boltcall_webhooks.django import BoltcallWebhookView, verify_webhook
 
-# The shortest way: handlers on a router, served by BoltcallWebhookView.as_view(router=router)
-# (see urls.py); it answers {"received": true} once every handler returned.
-router = Router()
+from .hooks import router
 
-
-@router.on(NewLeadEvent)
-def add_lead(event: NewLeadEvent) -> None:
-    """Runs for every new lead, e.g. to create it in your CRM."""
-
-
-@router.on(CallCompletedEvent)
-async def log_call(event: CallCompletedEvent) -> None:
-    """An async handler works in the sync view too (run to completion)."""
-
+__all__ = ["BoltcallWebhook", "async_webhook", "middleware_guarded", "router"]
 
 # Your own views, when you want to build the answer yourself; each echoes what it got.
 
