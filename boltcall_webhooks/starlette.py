@@ -83,6 +83,7 @@ _INSTALL_HINT: Final = 'pip install "boltcall-webhooks[starlette]"'
 _SIGNATURE_KEY: Final = SIGNATURE_HEADER.lower().encode("latin-1")
 _MAX_LENGTH_DIGITS: Final = 18
 _VERDICT_CACHE_SIZE: Final = 1024
+_CACHED_PATH_SIZE: Final = 2048  # characters of path + raw_path + root_path a cached verdict keeps
 _HUGE: Final = 10**18
 
 
@@ -197,6 +198,10 @@ class BoltcallWebhookMiddleware:
         except TypeError:  # an unhashable value from a non-conforming server: judged each time
             return self._judge(path, raw_path, root)
         verdict = self._judge(path, raw_path, root)
+        if _size(path) + _size(raw_path) + _size(root) > _CACHED_PATH_SIZE:
+            # Not kept: 1024 unique ~64 KB paths (what a server accepts) held ~120 MB
+            # per process until the next clear. An app's own paths are short.
+            return verdict
         if len(self._verdicts) >= _VERDICT_CACHE_SIZE:
             self._verdicts.clear()
         self._verdicts[key] = verdict
@@ -213,6 +218,10 @@ class BoltcallWebhookMiddleware:
         # the server's root path, or the app's own when it is wrapped from outside.
         roots = (root if isinstance(root, str) else "", self._app_root)
         return self._guard.verdict(forms, roots)
+
+
+def _size(value: object) -> int:
+    return len(value) if isinstance(value, (str, bytes)) else 0
 
 
 def verified_event(
