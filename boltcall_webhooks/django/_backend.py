@@ -114,7 +114,12 @@ def _resource_id(item: NewDelivery) -> str | None:
         return None
     value = data.get("id") if isinstance(data, dict) else None
     if isinstance(value, (str, int)) and not isinstance(value, bool):
-        return str(value)[:255]
+        text = str(value)[:255]
+        try:  # a lone surrogate or a NUL (valid JSON escapes) cannot be stored as text
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return None
+        return None if "\x00" in text else text
     return None
 
 

@@ -1,0 +1,37 @@
+"""Red team: ``Inbox("django")`` stores a signed body with a lone surrogate or NUL in ``data.id``.
+
+``"\\ud800"`` and ``"\\u0000"`` are valid JSON escapes, so such a body verifies
+and parses. The core now falls back to the body's SHA-256 for such a dedupe key;
+the Django backend also copies ``data.id`` into ``resource_id`` (for the admin's
+search), where SQLite raised ``UnicodeEncodeError`` and PostgreSQL refuses NUL:
+the genuine delivery could never be stored (503 on every re-send).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from boltcall_webhooks.inbox import DeliveryState, Inbox
+
+from .inbox_db import django_database, inbox_db
+
+__all__ = ["django_database", "inbox_db"]  # fixtures
+
+TIMESTAMP = "2025-03-20T09:17:22Z"
+
+
+@pytest.mark.parametrize("odd_id", ["lead_\\ud800", "lead_\\u0000x"], ids=["surrogate", "nul"])
+def test_a_signed_body_with_an_odd_data_id_is_stored(inbox_db: None, odd_id: str) -> None:
+    body = f'{{"event":"new_lead","timestamp":"{TIMESTAMP}","data":{{"id":"{odd_id}"}}}}'.encode()
+    inbox = Inbox("django")
+    try:
+        first = inbox.store(body)
+        again = inbox.store(body)
+        assert not first.duplicate
+        assert again.duplicate
+        assert again.id == first.id
+        stored = inbox.get(first.id)
+        assert stored.body == body
+        assert stored.state is DeliveryState.PENDING
+    finally:
+        inbox.close()
