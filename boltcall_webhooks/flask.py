@@ -310,7 +310,7 @@ def webhook_view(
     inbox: Inbox | None = None,
     secrets: Secrets | None = None,
     **options: Any,
-) -> Callable[..., Response]:
+) -> Callable[..., ResponseReturnValue]:
     """Build a ready view that verifies each delivery, then runs the router or stores it.
 
     ::

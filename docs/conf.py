@@ -190,6 +190,7 @@ nitpick_ignore_regex += [(r"py:.*", rf"({_BARE_STDLIB})")]
 _BARE_FRAMEWORK_TYPES = [
     "ResponseReturnValue",
     "Request",
+    "Response",
     "ASGIApp",
     "Scope",
     "Receive",
