@@ -183,8 +183,12 @@ class Chaos:
         self._thread.join()
 
     def _run(self) -> None:
+        kinds: list[str] = []
         while not self._stop.wait(self.interval * self._random.uniform(0.5, 1.5)):
-            kind = self._random.choice(["gunicorn", "uvicorn", "worker"])
+            if not kinds:  # each kind once per cycle, in a random order
+                kinds = ["gunicorn", "uvicorn", "worker"]
+                self._random.shuffle(kinds)
+            kind = kinds.pop()
             if kind == "worker":
                 index = self._random.randrange(len(self.workers))
                 victim = self.workers[index]

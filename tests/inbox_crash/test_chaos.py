@@ -30,5 +30,4 @@ def test_chaos_quick(tmp_path: pathlib.Path) -> None:
     assert figures["forged_sent"] >= 1
     assert figures["forged_statuses"].get("401", 0) >= 1
     kills = figures["kills"]
-    assert kills.get("gunicorn", 0) + kills.get("uvicorn", 0) >= 2, kills
-    assert kills.get("worker", 0) >= 2, kills
+    assert all(kills.get(kind, 0) >= 2 for kind in ("gunicorn", "uvicorn", "worker")), kills
