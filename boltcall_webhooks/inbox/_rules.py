@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Union
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from boltcall_webhooks._delivery import event_key
 from boltcall_webhooks._errors import ConfigurationError, WebhookError
@@ -134,14 +134,32 @@ def dedupe_key(dedupe: Dedupe, body: bytes, event: Event | None) -> str:
 
 
 _PASSWORD = re.compile(r"(?<=:)[^:@/]*(?=@)")
+_SECRET_PARAMETERS = frozenset({"password", "sslpassword"})  # libpq URI query parameters
 
 
 def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (for reprs, logs and errors)."""
+    """``url`` with any password replaced by ``***`` (for reprs, logs and errors).
+
+    Both the ``user:password@`` one and libpq's ``?password=`` (and
+    ``sslpassword=``) query parameters.
+    """
     try:
         parts = urlsplit(url)
     except ValueError:
         return "<unparsable URL>"
+    if parts.query:
+        head, mark, rest = url.partition("?")
+        query, hash_mark, fragment = rest.partition("#")
+        fields = query.split("&")
+        redacted = [
+            f"{field.split('=', 1)[0]}=***"
+            if unquote_plus(field.split("=", 1)[0]).strip().lower() in _SECRET_PARAMETERS
+            else field
+            for field in fields
+        ]
+        if redacted != fields:
+            url = f"{head}{mark}{'&'.join(redacted)}{hash_mark}{fragment}"
+            parts = urlsplit(url)
     if parts.password is None:
         return url
     netloc = parts.netloc
