@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Final, TextIO
+from typing import Final, TextIO, cast
 from urllib.request import Request, urlopen
 
 import boltcall_webhooks
@@ -87,7 +87,9 @@ class _Inboxed(ThreadingHTTPServer):
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: _Inboxed
+    @property
+    def _inboxed(self) -> _Inboxed:
+        return cast("_Inboxed", self.server)
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         """Quiet: the demo prints its own lines."""
@@ -95,7 +97,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         try:
-            self.server.verifier.construct_event(body, self.headers.get(SIGNATURE_HEADER))
+            self._inboxed.verifier.construct_event(body, self.headers.get(SIGNATURE_HEADER))
         except WebhookError as exc:
             if isinstance(exc, PayloadError):
                 self._store(exc.body, HTTPStatus.BAD_REQUEST, {"error": "Invalid payload"})
@@ -106,7 +108,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _store(self, body: bytes, status: HTTPStatus, answer: dict[str, object] | None) -> None:
         try:
-            stored = self.server.inbox.store(body)
+            stored = self._inboxed.inbox.store(body)
         except InboxError:
             self._answer(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "Inbox unavailable"})
             return
