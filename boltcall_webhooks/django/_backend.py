@@ -52,6 +52,8 @@ __all__ = ["DjangoBackend", "open_backend"]
 logger = logging.getLogger("boltcall_webhooks.inbox")
 
 _PURGE_BATCH = 500
+# Tests only: a store must stop between its insert and its commit (see _crash.py).
+_CRASH_AFTER_INSERT = os.environ.get("BOLTCALL_INBOX_CRASH_AT", "").startswith("after_insert")
 _PENDING = DeliveryState.PENDING.value
 _PROCESSING = DeliveryState.PROCESSING.value
 _DONE = DeliveryState.DONE.value
@@ -152,6 +154,10 @@ class DjangoBackend(Backend):
         self._use_tz = True
         self._local = threading.local()
         self._wal = False
+        #: Store with one upsert statement on PostgreSQL and SQLite (tests turn it off
+        #: to check the ORM path other databases take).
+        self.raw_upsert = True
+        self._upsert_text: str | None = None
 
     def __repr__(self) -> str:
         return f"DjangoBackend({self.alias!r})"
@@ -221,7 +227,7 @@ class DjangoBackend(Backend):
             weakref.finalize(holder, _close_connection, connection)
         try:
             if not connection.in_atomic_block:
-                connection.close_if_unusable_or_obsolete()
+                self._recover(connection)
                 if connection.vendor == "sqlite" and not self._wal:
                     self._use_wal(connection)
             yield
@@ -229,6 +235,20 @@ class DjangoBackend(Backend):
             if getattr(exc, "_boltcall_handler", False):
                 raise
             raise _error(action, exc) from None
+
+    @staticmethod
+    def _recover(connection: BaseDatabaseWrapper) -> None:
+        """Drop a connection that broke (a restarted server): the next query reconnects.
+
+        Unlike ``close_if_unusable_or_obsolete`` this ignores ``CONN_MAX_AGE``: a
+        worker thread has no request cycle, and must not reconnect for every
+        statement when the project keeps the default of 0.
+        """
+        if connection.connection is not None and connection.errors_occurred:
+            if connection.is_usable():
+                connection.errors_occurred = False
+            else:
+                connection.close()
 
     def _use_wal(self, connection: BaseDatabaseWrapper) -> None:
         """SQLite: switch the file to WAL (kept by the file), so that a handler's open
@@ -288,6 +308,8 @@ class DjangoBackend(Backend):
         """
         with self._guard("store"):
             crash_point("before_insert")
+            if self._upsert_sql() is not None:
+                return self._upsert(item)
             for _ in range(3):  # a purge may delete the row between the two statements
                 stored = self._insert(item) or self._count_duplicate(item)
                 if stored is not None:
@@ -295,6 +317,62 @@ class DjangoBackend(Backend):
                     return stored
         msg = "Django inbox: store failed: the key kept vanishing"
         raise InboxError(msg)
+
+    def _upsert_sql(self) -> str | None:
+        """PostgreSQL and SQLite: the store as ONE statement (an upsert), else ``None``.
+
+        One round trip, and in autocommit mode one transaction; other databases
+        take the ORM path (an insert, else a conditional update of the duplicate).
+        """
+        if not self.raw_upsert or self.connection.vendor not in ("postgresql", "sqlite"):
+            return None
+        if self._upsert_text is not None:
+            return self._upsert_text
+        quote = self.connection.ops.quote_name
+        table = quote(self._app().Delivery._meta.db_table)
+        rearm = "d.state = 'dead' AND d.event_type IS NOT NULL AND d.body IS NOT NULL"
+        # The table name comes from the model; every value is a bound parameter.
+        self._upsert_text = (
+            f"INSERT INTO {table} AS d (key, state, event_type, resource_id, body, received_at,"  # noqa: S608
+            " next_attempt_at, last_error, finished_at, attempts, duplicates, lease_token,"
+            " purged) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 0, 0, 0, %s)"
+            " ON CONFLICT (key) DO UPDATE SET duplicates = d.duplicates + 1,"
+            f" state = CASE WHEN {rearm} THEN 'pending' ELSE d.state END,"
+            f" attempts = CASE WHEN {rearm} THEN 0 ELSE d.attempts END,"
+            f" next_attempt_at = CASE WHEN {rearm} THEN excluded.received_at"
+            " ELSE d.next_attempt_at END,"
+            f" finished_at = CASE WHEN {rearm} THEN NULL ELSE d.finished_at END"
+            " RETURNING id, state, duplicates"
+        )
+        return self._upsert_text
+
+    def _upsert(self, item: NewDelivery) -> Stored:
+        dead = item.error is not None
+        adapt = self.connection.ops.adapt_datetimefield_value
+        received = adapt(self._at(item.received_at))
+        params = (
+            item.key,
+            _DEAD if dead else _PENDING,
+            item.event_type,
+            _resource_id(item),
+            item.body,
+            received,
+            None if dead else received,
+            item.error,
+            received if dead else None,
+            False,
+        )
+        if _CRASH_AFTER_INSERT and not self.connection.in_atomic_block:
+            with self._atomic(), self.connection.cursor() as cursor:  # tests only
+                cursor.execute(self._upsert_text, params)
+                row = cursor.fetchone()
+                crash_point("after_insert")
+        else:
+            with self.connection.cursor() as cursor:  # autocommit: one transaction
+                cursor.execute(self._upsert_text, params)
+                row = cursor.fetchone()
+        crash_point("after_commit")
+        return Stored(id=row[0], key=item.key, duplicate=row[2] > 0, state=DeliveryState(row[1]))
 
     def _insert(self, item: NewDelivery) -> Stored | None:
         from django.db import IntegrityError
