@@ -128,3 +128,25 @@ class TestDjangoInboxContract(test_contract.TestInboxContract):
         assert stolen == []
         delivery = inbox.get(stored.id)
         assert (delivery.state, delivery.attempts) == (DeliveryState.DONE, 1)
+
+
+class TestDjangoInboxContractOrmStore(TestDjangoInboxContract):
+    """The contract again with the ORM store path (databases without an upsert statement)."""
+
+    @pytest.fixture
+    def make_inbox(
+        self, backend: DjangoSetup, clock: FixedClock
+    ) -> Iterator[Callable[..., Inbox]]:
+        """Django inboxes whose backend stores through the ORM (insert, else update)."""
+        made: list[Inbox] = []
+
+        def make(**options: Any) -> Inbox:
+            options.setdefault("clock", clock)
+            inbox = Inbox(backend.url, **backend.options, **options)
+            inbox.backend.raw_upsert = False  # type: ignore[attr-defined]
+            made.append(inbox)
+            return inbox
+
+        yield make
+        for inbox in made:
+            inbox.close()
