@@ -2,7 +2,8 @@
 
 ``inbox work --router MODULE:ATTR [--concurrency N] [--once]``, ``inbox stats``,
 ``inbox list``, ``inbox show ID``, ``inbox replay ID... | --dead``,
-``inbox purge --older-than DAYS`` and ``inbox migrate``; each takes
+``inbox purge --older-than DAYS``, ``inbox migrate`` and ``inbox relay --to
+MODULE:ATTR`` (the task-queue relay loop); each takes
 ``--inbox URL`` (else ``BOLTCALL_INBOX_URL``). Exit status: 0 success, 1 the
 delivery asked for is not there, 2 usage, configuration or database error.
 """
@@ -29,6 +30,7 @@ from boltcall_webhooks.inbox import (
     DeliveryState,
     Inbox,
     InboxError,
+    Relay,
 )
 
 if TYPE_CHECKING:
@@ -46,6 +48,7 @@ _EXAMPLES: Final = f"""\
   boltcall-webhooks inbox replay --dead
   boltcall-webhooks inbox purge --older-than 30
   boltcall-webhooks inbox migrate --inbox sqlite:///inbox.sqlite3
+  boltcall-webhooks inbox relay --to myapp.webhooks:process_delivery
 
 exit status: 0 success, 1 a delivery asked for is not there, 2 usage, configuration
 or database error
@@ -119,6 +122,21 @@ def add_parser(subparsers: SubParsers) -> None:
 
     add("migrate", "create or upgrade the inbox schema", _migrate)
 
+    relay = add(
+        "relay",
+        "hand deliveries that a task queue lost to it again, until SIGTERM/SIGINT (--once: "
+        "one pass)",
+        _relay,
+    )
+    relay.add_argument(
+        "--to",
+        required=True,
+        metavar="MODULE:ATTR",
+        help="what boltcall_webhooks.celery.register_task or boltcall_webhooks.rq.register_job "
+        "returned, or a boltcall_webhooks.inbox.Relay (its inbox is used; --inbox is ignored)",
+    )
+    relay.add_argument("--once", action="store_true", help="one pass, then exit")
+
     def usage(args: argparse.Namespace) -> int:
         del args
         parser.print_usage(sys.stderr)
@@ -182,9 +200,17 @@ def load_router(spec: str) -> Any:
     Raises:
         CliError: Not ``MODULE:ATTR``, not importable, or not a router.
     """
+    target = _import(spec, "--router")
+    if not callable(getattr(target, "handlers_for", None)):
+        msg = f"{spec} is not a boltcall_webhooks.Router"
+        raise CliError(msg)
+    return target
+
+
+def _import(spec: str, option: str) -> Any:
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
-        msg = f"--router must look like MODULE:ATTR, got {spec!r}"
+        msg = f"{option} must look like MODULE:ATTR, got {spec!r}"
         raise CliError(msg)
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
@@ -199,9 +225,6 @@ def load_router(spec: str) -> Any:
         except AttributeError:
             msg = f"{module_name!r} has no attribute {attr!r}"
             raise CliError(msg) from None
-    if not callable(getattr(target, "handlers_for", None)):
-        msg = f"{spec} is not a boltcall_webhooks.Router"
-        raise CliError(msg)
     return target
 
 
@@ -215,6 +238,26 @@ def _work(args: argparse.Namespace) -> int:
     def run() -> int:
         count = inbox.work(router, concurrency=args.concurrency, once=args.once)
         print(f"processed {count}")
+        return EXIT_OK
+
+    return _guard(run)
+
+
+def _relay(args: argparse.Namespace) -> int:
+    target = _import(args.to, "--to")
+    relay = target if isinstance(target, Relay) else getattr(target, "relay", None)
+    if not isinstance(relay, Relay):
+        msg = f"{args.to} is neither a boltcall_webhooks.inbox.Relay nor has one (.relay)"
+        raise CliError(msg)
+    logger = logging.getLogger("boltcall_webhooks.inbox")
+    if not logger.handlers and not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+
+    def run() -> int:
+        if args.once:
+            print(f"handed off {relay.run_once()}")
+        else:
+            relay.run()
         return EXIT_OK
 
     return _guard(run)

@@ -115,3 +115,250 @@ def stop_process(proc: subprocess.Popen[Any], timeout: float = 20) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of ``pid`` (from /proc)."""
+    found: list[int] = []
+    for entry in pathlib.Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RedisServer:
+    """A private ``redis-server`` with ``appendonly yes`` (writes survive a restart)."""
+
+    def __init__(self, directory: pathlib.Path) -> None:
+        self.dir = directory
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--port", str(self.port),
+                "--bind", "127.0.0.1",
+                "--appendonly", "yes",
+                "--appendfsync", "always",
+                "--save", "",
+                "--dir", str(self.dir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        wait_for(lambda: port_open(self.port), 20, f"redis-server on port {self.port}")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)
+            self.proc = None
+
+
+class Harness:
+    """The processes of one test: producer (the web side), queue workers, relay.
+
+    Every process imports ``queue_app`` with the same environment (see its
+    docstring). The inbox is a SQLite file in ``tmp``.
+    """
+
+    def __init__(
+        self,
+        tmp: pathlib.Path,
+        queue: str,
+        broker: str,
+        *,
+        lease: float = 3.0,
+        grace: float = 2.0,
+        sleep: float = 0.0,
+        concurrency: int = 2,
+    ) -> None:
+        self.tmp = tmp
+        self.queue = queue
+        self.concurrency = concurrency
+        self.db = tmp / "inbox.sqlite3"
+        self.queue_name = f"bq-{os.getpid()}-{time.monotonic_ns()}"
+        self.env = python_env(
+            {
+                "QA_INBOX": f"sqlite:///{self.db}",
+                "QA_QUEUE": queue,
+                "QA_BROKER": broker,
+                "QA_QUEUE_NAME": self.queue_name,
+                "QA_LEASE": str(lease),
+                "QA_GRACE": str(grace),
+                "QA_INTERVAL": "0.5",
+                "QA_SLEEP": str(sleep),
+            }
+        )
+        self.workers: list[subprocess.Popen[bytes]] = []
+        self.relay: subprocess.Popen[bytes] | None = None
+        self.logs: list[pathlib.Path] = []
+        self.python("ledger")
+
+    def python(self, *args: str) -> str:
+        """Run ``queue_app.main(args)`` in a child process; return its stdout."""
+        return subprocess.run(
+            [sys.executable, "-c", "import sys, queue_app; queue_app.main(sys.argv[1:])", *args],
+            env=self.env,
+            cwd=self.tmp,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        ).stdout
+
+    def _popen(self, name: str, command: list[str], **options: Any) -> subprocess.Popen[Any]:
+        """Start ``command``; its output (stdout unless piped, and stderr) goes to a log."""
+        path = self.tmp / f"{name}-{len(self.logs)}.log"
+        self.logs.append(path)
+        with path.open("wb") as log:
+            options.setdefault("stdout", log)
+            return subprocess.Popen(
+                command,
+                env=self.env,
+                cwd=self.tmp,
+                stderr=log if options["stdout"] is not log else subprocess.STDOUT,
+                **options,
+            )
+
+    def worker_command(self) -> list[str]:
+        if self.queue == "celery":
+            return [
+                bin_path("celery"), "-A", "queue_app:app", "worker", "-P", "prefork",
+                "-c", str(self.concurrency), "-Q", self.queue_name, "--without-gossip",
+                "--without-mingle", "--without-heartbeat", "-l", "WARNING",
+                "-n", f"w{len(self.logs)}@%h",
+            ]  # fmt: skip
+        if self.queue == "rq":
+            # -c queue_app: the worker imports the app once (its forked work horses inherit it).
+            return [
+                bin_path("rq"), "worker", "-u", self.env["QA_BROKER"], "-c", "queue_app",
+                self.queue_name,
+            ]  # fmt: skip
+        if self.queue == "dramatiq":
+            return [
+                bin_path("dramatiq"), "queue_app", "--processes", "1",
+                "--threads", str(self.concurrency), "--queues", self.queue_name,
+            ]  # fmt: skip
+        if self.queue == "none":
+            return [
+                sys.executable, "-m", "boltcall_webhooks", "inbox", "work", "--router",
+                "queue_app:router", "--concurrency", str(self.concurrency),
+                "--inbox", self.env["QA_INBOX"], "--lease", self.env["QA_LEASE"],
+            ]  # fmt: skip
+        raise AssertionError(self.queue)
+
+    def start_workers(self) -> None:
+        """Start the queue workers (one celery/dramatiq worker; one rq worker per slot)."""
+        count = self.concurrency if self.queue == "rq" else 1
+        for _ in range(count):
+            self.workers.append(
+                self._popen("worker", self.worker_command(), start_new_session=True)
+            )
+
+    def kill_workers(self) -> None:
+        """SIGKILL every worker process and its children (process groups)."""
+        for proc in self.workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, 9)
+            proc.wait(30)
+        self.workers = []
+
+    def stop_workers(self) -> None:
+        for proc in self.workers:
+            stop_process(proc, 30)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, 9)
+        self.workers = []
+
+    def start_relay(self) -> None:
+        """``boltcall-webhooks inbox relay --to queue_app:process_delivery`` (the CLI)."""
+        self.relay = self._popen(
+            "relay",
+            [sys.executable, "-m", "boltcall_webhooks", "inbox", "relay", "--to",
+             "queue_app:process_delivery"],
+        )  # fmt: skip
+
+    def produce(
+        self, first: int, count: int, threads: int = 4, pace: float = 0.0
+    ) -> subprocess.Popen[str]:
+        """Start a producer (stores, then hands off after each commit; ``pace``: see queue_app)."""
+        self.env["QA_PACE"] = str(pace)
+        return self._popen(
+            "producer",
+            [sys.executable, "-c", "import sys, queue_app; queue_app.main(sys.argv[1:])",
+             "produce", str(first), str(count), str(threads)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        with closing(sqlite3.connect(self.db, timeout=30)) as conn:
+            return conn.execute(sql).fetchall()
+
+    def states(self) -> dict[str, int]:
+        return dict(self.query("SELECT state, count(*) FROM boltcall_inbox_deliveries GROUP BY 1"))
+
+    def wait_done(self, count: int, timeout: float) -> None:
+        """Wait until ``count`` deliveries are ``done``; fail with the states and logs."""
+        try:
+            wait_for(lambda: self.states().get("done", 0) >= count, timeout, f"{count} done")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; states {self.states()}\n{self.tail_logs()}") from None
+
+    def tail_logs(self, lines: int = 15) -> str:
+        out = []
+        for path in self.logs:
+            text = path.read_text(errors="replace").splitlines()[-lines:]
+            out.append(f"--- {path.name}\n" + "\n".join(text))
+        return "\n".join(out)
+
+    def check_exactly_once(self, keys: list[str]) -> dict[str, int]:
+        """Every key done, each handler's ledger row once; return the figures."""
+        ledger = self.query("SELECT key, handler, count(*) FROM ledger GROUP BY key, handler")
+        twice = [row for row in ledger if row[2] != 1]
+        have = {(key, handler) for key, handler, _ in ledger}
+        missing = [k for k in keys for h in ("crm", "audit") if (k, h) not in have]
+        states = self.states()
+        assert twice == [], f"processed twice: {twice[:10]}"
+        assert missing == [], f"lost: {len(missing)} handler runs, e.g. {missing[:5]}"
+        assert states.get("done", 0) == len(keys), states
+        assert states.get("processing", 0) == 0, states
+        assert states.get("pending", 0) == 0, states
+        return {"deliveries": len(keys), "ledger_rows": sum(row[2] for row in ledger)}
+
+    def close(self) -> None:
+        self.stop_workers()
+        if self.relay is not None:
+            stop_process(self.relay)
+
+
+def read_stored(proc: subprocess.Popen[str], timeout: float = 600) -> list[tuple[int, str, float]]:
+    """Wait for a producer; return its ``(id, key, stored_at)`` lines (every store succeeded)."""
+    out, _ = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, out[-2000:]
+    rows = []
+    for line in out.splitlines():
+        if line.startswith("stored "):
+            _, ident, key, when = line.split()
+            rows.append((int(ident), key, float(when)))
+    return rows
