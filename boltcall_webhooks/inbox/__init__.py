@@ -73,6 +73,8 @@ __all__ = [
 logger = logging.getLogger("boltcall_webhooks.inbox")
 
 _STORE_THREADS = 32  # threads for store_async (per inbox and process)
+_MAX_KEY_CHARS = 1024  # longer dedupe keys fall back to the body's SHA-256 (index limits)
+_MAX_TYPE_CHARS = 255  # event types are stored cut to this (the Django app's column)
 
 
 def _utc_now() -> datetime:
@@ -207,18 +209,22 @@ class Inbox:
         except Exception as exc:
             msg = f"the dedupe callable failed: {type(exc).__name__}"
             raise InboxError(msg) from exc
-        if not _storable(key):
-            # A signed body whose data.id (or type) holds a lone surrogate or a NUL
-            # ("\ud800" is valid JSON): no database stores such text, and in a group
-            # commit the failure took the other deliveries of the batch with it.
-            if self._custom_key:
+        # A signed body whose data.id (or type) holds a lone surrogate or a NUL ("\ud800"
+        # is valid JSON): no database stores such text, and in a group commit the failure
+        # took the other deliveries of the batch with it. A key of kilobytes: PostgreSQL's
+        # unique index refuses it. Either way a 503 on every re-send.
+        if self._custom_key:
+            if not _storable(key):
                 msg = "the dedupe callable returned a key with a lone surrogate or a NUL"
                 raise InboxError(msg)
+        elif not _storable(key) or len(key) > _MAX_KEY_CHARS:
             key = "sha256:" + hashlib.sha256(body).hexdigest()
         event_type = None if event is None else event.type
-        if event_type is not None and not _storable(event_type):
-            event_type = event_type.encode("utf-8", "backslashreplace").decode("utf-8")
-            event_type = event_type.replace("\x00", "\\x00")
+        if event_type is not None:
+            if not _storable(event_type):
+                event_type = event_type.encode("utf-8", "backslashreplace").decode("utf-8")
+                event_type = event_type.replace("\x00", "\\x00")
+            event_type = event_type[:_MAX_TYPE_CHARS]  # the body keeps it whole
         return NewDelivery(
             key=key,
             event_type=event_type,

@@ -104,3 +104,38 @@ def test_a_dedupe_callable_returning_an_unstorable_key_is_an_inbox_error(
             inbox.store(_body("lead_1"))
     finally:
         inbox.close()
+
+
+# A resource id of kilobytes that does not compress (PostgreSQL's unique index on the key
+# refused it: "index row requires 9048 bytes, maximum size is 8191"), an event type longer
+# than the Django app's column, and the odd characters above: on every backend.
+_LONG_ID = "".join(chr(ord("a") + (n * 7919) % 26) + str(n % 97) for n in range(3000))
+ODD_BODIES = {
+    "surrogate": ODD_LEAD.encode(),
+    "nul": ODD_NUL.encode(),
+    "type": ODD_TYPE.encode(),
+    "long-id": _body(_LONG_ID),
+    "long-type": json.dumps(
+        {"event": "x" * 300, "timestamp": TIMESTAMP, "data": {"id": "x_2"}}
+    ).encode(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ODD_BODIES))
+def test_every_backend_stores_an_odd_signed_body(
+    make_inbox: Callable[..., Inbox], name: str
+) -> None:
+    body = ODD_BODIES[name]
+    inbox = make_inbox()
+    first = inbox.store(body)
+    assert inbox.store(body).duplicate
+    stored = inbox.get(first.id)
+    assert stored.body == body
+    assert stored.state is DeliveryState.PENDING
+    assert stored.event_type is not None
+    router = Router()
+    seen: list[object] = []
+    router.on_any(seen.append)
+    assert inbox.work(router, once=True) == 1
+    assert inbox.get(first.id).state is DeliveryState.DONE
+    assert len(seen) == 1

@@ -20,9 +20,23 @@ __all__ = ["django_database", "inbox_db"]  # fixtures
 TIMESTAMP = "2025-03-20T09:17:22Z"
 
 
-@pytest.mark.parametrize("odd_id", ["lead_\\ud800", "lead_\\u0000x"], ids=["surrogate", "nul"])
-def test_a_signed_body_with_an_odd_data_id_is_stored(inbox_db: None, odd_id: str) -> None:
-    body = f'{{"event":"new_lead","timestamp":"{TIMESTAMP}","data":{{"id":"{odd_id}"}}}}'.encode()
+_LONG_ID = "".join(chr(ord("a") + (n * 7919) % 26) + str(n % 97) for n in range(3000))
+
+
+@pytest.mark.parametrize(
+    ("event", "odd_id"),
+    [
+        ("new_lead", "lead_\\ud800"),
+        ("new_lead", "lead_\\u0000x"),
+        ("new_lead", _LONG_ID),  # PostgreSQL's unique index refused a key of kilobytes
+        ("x" * 300, "x_1"),  # longer than the event_type column (varchar 255 on PostgreSQL)
+    ],
+    ids=["surrogate", "nul", "long-id", "long-type"],
+)
+def test_a_signed_body_with_an_odd_data_id_is_stored(
+    inbox_db: None, event: str, odd_id: str
+) -> None:
+    body = (f'{{"event":"{event}","timestamp":"{TIMESTAMP}","data":{{"id":"{odd_id}"}}}}').encode()
     inbox = Inbox("django")
     try:
         first = inbox.store(body)
