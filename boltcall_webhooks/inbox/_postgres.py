@@ -5,11 +5,17 @@ does, and why:
 
 - ``store`` is ONE statement in autocommit mode, so one round trip and one
   transaction: ``INSERT ... ON CONFLICT (key) DO UPDATE ... RETURNING`` (a duplicate
-  counted, a ``dead`` delivery re-armed), with ``pg_notify`` in its ``RETURNING``
-  list so that the notification is sent by that same transaction, at its commit.
-  The commit is as durable as the server's ``synchronous_commit`` makes it (``on``,
-  PostgreSQL's default: flushed to the WAL, and to a synchronous standby if one is
-  configured, before the 200). PostgreSQL groups concurrent commits itself.
+  counted, a ``dead`` delivery re-armed). The commit is as durable as the server's
+  ``synchronous_commit`` makes it (``on``, PostgreSQL's default: flushed to the WAL,
+  and to a synchronous standby if one is configured, before the 200). PostgreSQL
+  groups concurrent commits itself (one WAL flush for many).
+- The ``NOTIFY`` that wakes the workers is sent right AFTER that commit by one
+  notifier thread per process, coalescing the stores made meanwhile, on its own
+  connection with ``synchronous_commit = off``. Not inside the store's
+  transaction: a transaction that notifies holds PostgreSQL's global notify lock
+  until its commit is flushed, which serialises every store's fsync (measured:
+  0.13x the bare upsert rate at 16 clients). A notification lost with a crashed
+  process only delays the work until the workers' next poll.
 - Workers claim with ``FOR UPDATE SKIP LOCKED`` (no two workers see one row, no
   worker waits for another's lock) in one statement that also bumps the fencing
   token and returns the handlers already done. Every later write names that token.
@@ -90,8 +96,7 @@ ON CONFLICT (key) DO UPDATE SET
     attempts = CASE WHEN {_REARM} THEN 0 ELSE d.attempts END,
     next_attempt_at = CASE WHEN {_REARM} THEN excluded.received_at ELSE d.next_attempt_at END,
     finished_at = CASE WHEN {_REARM} THEN NULL ELSE d.finished_at END
-RETURNING d.id, (d.xmax = 0) AS inserted, d.state,
-    CASE WHEN d.state = 'pending' THEN pg_notify(%s, '') END IS NULL
+RETURNING d.id, (d.xmax = 0) AS inserted, d.state
 """
 # Expired leases whose worker used the last attempt: dead, never claimed again.
 _BURY_SET = """state = 'dead', finished_at = %(now)s,
@@ -199,6 +204,8 @@ _REPLAY_SET = (
     " lease_owner = NULL, lease_expires_at = NULL, lease_token = lease_token + 1"
 )
 _PURGE_BATCH = 500
+#: Seconds between two NOTIFYs of one process (the stores in between share the next).
+_NOTIFY_GAP = 0.02
 
 
 _CRASH_AT = os.environ.get("BOLTCALL_INBOX_CRASH_AT", "").partition(":")[0]
@@ -362,8 +369,9 @@ class PostgresBackend(Backend):
         self._timeout = timeout
         self._prepare_threshold = prepare_threshold
         identifier = sql.Identifier(self.schema)
-        self._sql: dict[str, sql.Composed] = {
-            name: sql.SQL(_trusted(text)).format(schema=identifier)
+        # Rendered once: psycopg then parses and prepares each statement once per connection.
+        self._sql: dict[str, bytes] = {
+            name: sql.SQL(_trusted(text)).format(schema=identifier).as_bytes(None)
             for name, text in {
                 "upsert": _UPSERT,
                 "claim": _CLAIM,
@@ -385,6 +393,8 @@ class PostgresBackend(Backend):
         self._apools: dict[asyncio.AbstractEventLoop, psycopg_pool.AsyncConnectionPool[Any]] = {}
         self._migrated = False
         self._listener: threading.Thread | None = None
+        self._notifier: threading.Thread | None = None
+        self._notify_wanted = threading.Event()
         self._listening = threading.Event()
         self._stop = threading.Event()
         self._wakes: weakref.WeakSet[threading.Event] = weakref.WeakSet()
@@ -471,13 +481,14 @@ class PostgresBackend(Backend):
             self._abandon_after_fork()
             return
         self._stop.set()
-        listener = self._listener
-        if listener is not None:
-            listener.join(timeout=5)
+        self._notify_wanted.set()  # the notifier sees the stop at once
+        for thread in (self._listener, self._notifier):
+            if thread is not None:
+                thread.join(timeout=5)
         with self._lock:
             pool, self._pool = self._pool, None
             apools, self._apools = self._apools, {}
-            self._listener = None
+            self._listener = self._notifier = None
             self._stop = threading.Event()
             self._listening.clear()
         if pool is not None:
@@ -550,17 +561,59 @@ class PostgresBackend(Backend):
             None if dead else received,
             item.error,
             received if dead else None,
-            self.channel,
         )
 
-    @staticmethod
-    def _stored_after_commit(item: NewDelivery, row: Any) -> Stored:
+    def _stored_after_commit(self, item: NewDelivery, row: Any) -> Stored:
         if row is None:  # pragma: no cover - an upsert always returns its row
             msg = "PostgreSQL inbox: store failed: the upsert returned no row"
             raise InboxError(msg)
         stored = Stored(id=row[0], key=item.key, duplicate=not row[1], state=DeliveryState(row[2]))
+        if stored.state is DeliveryState.PENDING:
+            self._notify_soon()
         crash_point("after_commit")
         return stored
+
+    def _notify_soon(self) -> None:
+        """Have the notifier thread send one NOTIFY (coalescing the stores meanwhile)."""
+        if os.getpid() != self._pid:
+            self._abandon_after_fork()
+        if self._notifier is None:
+            with self._lock:
+                if self._notifier is None:
+                    thread = threading.Thread(
+                        target=self._notify_loop,
+                        args=(self._stop,),
+                        name="boltcall-inbox-notify",
+                        daemon=True,
+                    )
+                    self._notifier = thread
+                    thread.start()
+        self._notify_wanted.set()
+
+    def _notify_loop(self, stop: threading.Event) -> None:
+        conn: psycopg.Connection[Any] | None = None
+        wanted = self._notify_wanted
+        try:
+            while not stop.is_set():
+                if not wanted.wait(0.5) or stop.is_set():
+                    continue
+                wanted.clear()
+                try:
+                    if conn is None or conn.closed:
+                        conn = psycopg.connect(**self._kwargs())
+                        conn.execute("SET synchronous_commit = off")
+                    conn.execute("SELECT pg_notify(%s, '')", (self.channel,))
+                    # At most one NOTIFY per gap: a busy web server's stores share one.
+                    stop.wait(_NOTIFY_GAP)
+                except psycopg.Error as exc:
+                    logger.debug("%s; workers poll instead", self._error("NOTIFY", exc))
+                    if conn is not None:
+                        conn.close()
+                    conn = None
+                    stop.wait(0.2)
+        finally:
+            if conn is not None:
+                conn.close()
 
     def store(self, item: NewDelivery) -> Stored:
         """Store ``item`` with one autocommit upsert (see :meth:`Backend.store`)."""
