@@ -166,8 +166,8 @@ SELECT id FROM (
     WHERE state = 'processing' AND lease_expires_at <= %(now)s
 ) AS candidates ORDER BY due, id LIMIT %(limit)s
 """
-# One statement: lock the row if this token still holds it, record the success, and
-# (last handler) mark the delivery done. Returns one row only if the lease held.
+# One statement: lock the row if this token still holds it and record the handler's
+# success. Returns one row only if the lease held.
 _MARK = """
 WITH held AS (
     SELECT id FROM {schema}.deliveries
@@ -177,12 +177,16 @@ WITH held AS (
     INSERT INTO {schema}.handler_runs (delivery_id, handler, succeeded_at, attempt)
     SELECT id, %(handler)s, %(now)s, %(attempt)s FROM held
     ON CONFLICT DO NOTHING
-), done AS (
-    UPDATE {schema}.deliveries AS d SET state = 'done', finished_at = %(now)s,
-        lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = NULL
-    FROM held WHERE d.id = held.id AND %(last)s
 )
 SELECT id FROM held
+"""
+# The last handler of an attempt in which none failed: the delivery is done, and its
+# handler successes no longer matter (a replay deletes them), so none is recorded.
+_MARK_LAST = """
+UPDATE {schema}.deliveries SET state = 'done', finished_at = %(now)s,
+    lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = NULL
+WHERE id = %(id)s AND lease_token = %(token)s AND state = 'processing'
+RETURNING id
 """
 _FENCE = "WHERE id = %(id)s AND lease_token = %(token)s AND state = 'processing'"
 _FINISH = (
@@ -378,6 +382,7 @@ class PostgresBackend(Backend):
                 "claim_one": _CLAIM_ONE,
                 "handoff_due": _HANDOFF_DUE,
                 "mark": _MARK,
+                "mark_last": _MARK_LAST,
                 "finish": _FINISH,
                 "fail": _FAIL,
                 "release": _RELEASE,
@@ -809,7 +814,8 @@ class PostgresBackend(Backend):
                 _rollback(conn)
                 msg = f"handler {handler!r} left its transaction failed; its writes were undone"
                 raise InboxError(msg)
-            held = conn.execute(self._sql["mark"], args).fetchone() is not None
+            mark = self._sql["mark_last" if args["last"] else "mark"]
+            held = conn.execute(mark, args).fetchone() is not None
             if not held:
                 _rollback(conn)
                 msg = f"lease on delivery {claim.delivery.id} lost; handler {handler!r} undone"
