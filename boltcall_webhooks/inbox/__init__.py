@@ -264,6 +264,7 @@ class Inbox:
             # Parse and store in one hop to threads of our own: enough of them that
             # concurrent requests meet in one group commit (the loop's default
             # executor has only a few threads).
+            self._backend.refuse_in_handler("store_async")
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._store_executor(), self.store, body)
         stored = await self._backend.store_async(self._prepare(body))

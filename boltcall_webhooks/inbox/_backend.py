@@ -161,6 +161,14 @@ class Backend(abc.ABC):
             InboxError: The delivery may not be stored (the caller answers 503).
         """
 
+    def refuse_in_handler(self, action: str) -> None:  # noqa: B027 - a no-op by default
+        """Raise :class:`InboxError` if this thread is inside a handler's open transaction.
+
+        Called before a write is handed to another thread (``store_async``): there it
+        would wait for the lock this thread's transaction holds. The default does
+        nothing (a backend whose handlers' writes do not lock out other writers).
+        """
+
     async def store_async(self, item: NewDelivery) -> Stored:
         """:meth:`store` without blocking the event loop (default: in a worker thread).
 

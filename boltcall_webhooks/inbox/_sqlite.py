@@ -338,6 +338,23 @@ class SQLiteBackend(Backend):
             raise _error("migrate", exc) from None
         self._migrated = True
 
+    def refuse_in_handler(self, action: str) -> None:
+        """Refuse ``action`` if this thread's connection has a handler's open transaction.
+
+        An ``async def`` handler runs on the worker's thread: its ``await
+        inbox.store_async(...)`` after a write through ``delivery.connection``
+        would store from another thread and wait for the write lock the handler
+        holds (``busy_timeout``, 10 s), stalling every writer of the file meanwhile.
+
+        Raises:
+            InboxError: This thread's connection is inside a transaction.
+        """
+        if os.getpid() != self._pid:
+            return
+        holder: _Holder | None = getattr(self._local, "holder", None)
+        if holder is not None:
+            _refuse_nested(holder.conn, action)
+
     # -- store (group commit) ------------------------------------------------------
 
     def store(self, item: NewDelivery) -> Stored:

@@ -23,7 +23,7 @@ import time
 import pytest
 
 from boltcall_webhooks import NewLeadEvent, Router
-from boltcall_webhooks.inbox import DeliveryState, Inbox
+from boltcall_webhooks.inbox import Delivery, DeliveryState, Inbox, InboxError
 
 
 class _Custom(BaseException):
@@ -145,5 +145,42 @@ def test_a_failure_message_quoting_a_lone_surrogate_is_recorded(tmp_path: pathli
         assert dead.last_error.endswith("ValueError: no such lead: lead_\\ud800\\x00")
         assert dead.last_traceback is not None
         assert "no such lead" in dead.last_traceback
+    finally:
+        inbox.close()
+
+
+def test_an_async_handler_storing_after_its_first_write_is_refused_at_once(
+    tmp_path: pathlib.Path,
+) -> None:
+    """``await inbox.store_async`` after a write through ``delivery.connection`` (SQLite).
+
+    A sync ``inbox.store`` there is refused at once; ``store_async`` stored from
+    another thread and waited ``busy_timeout`` for the write lock the handler
+    itself held (every writer of the file stalled meanwhile), then failed with
+    "database is locked". Now it is refused at once, like the sync call.
+    """
+    inbox = Inbox(f"sqlite:///{tmp_path}/inbox.sqlite3", busy_timeout=3, max_attempts=1)
+    router = Router()
+    outcome: list[tuple[str, float]] = []
+
+    @router.on(NewLeadEvent)
+    async def handler(event: NewLeadEvent, delivery: Delivery) -> None:
+        delivery.connection.execute("CREATE TABLE IF NOT EXISTS side (x)")
+        delivery.connection.execute("INSERT INTO side VALUES (1)")
+        started = time.monotonic()
+        try:
+            await inbox.store_async(_body("lead_chained"))
+        except InboxError as error:
+            outcome.append((str(error), time.monotonic() - started))
+            raise
+
+    try:
+        stored = inbox.store(_body("lead_first"))
+        inbox.work(router, once=True)
+        [(message, waited)] = outcome
+        assert "inside a handler" in message
+        assert waited < 1.0
+        assert inbox.get(stored.id).state is DeliveryState.DEAD  # its failure, recorded
+        assert [d.key for d in inbox.list()] == [stored.key]  # nothing else stored
     finally:
         inbox.close()
