@@ -22,7 +22,7 @@ import weakref
 from collections.abc import Callable, Generator
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.db import DatabaseError, connections, transaction
 from django.db.models import Case, F, Q, Value, When
@@ -43,9 +43,7 @@ from boltcall_webhooks.inbox._rules import InboxError
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
-    from django.db.models import QuerySet
 
-    from boltcall_webhooks.django import models as app_models
 
 __all__ = ["DjangoBackend", "open_backend"]
 
@@ -114,7 +112,7 @@ def _resource_id(item: NewDelivery) -> str | None:
         data = json.loads(item.body).get("data")
     except (ValueError, AttributeError):
         return None
-    value = data.get("id") if isinstance(data, dict) else None
+    value = cast("dict[str, object]", data).get("id") if isinstance(data, dict) else None
     if isinstance(value, (str, int)) and not isinstance(value, bool):
         text = str(value)[:255]
         try:  # a lone surrogate or a NUL (valid JSON escapes) cannot be stored as text
@@ -193,15 +191,17 @@ class DjangoBackend(Backend):
         self._models = models
         return models
 
+    # Querysets are typed Any: without django-stubs' mypy plugin their methods
+    # (filter, update, values_list...) cannot be checked strictly anyway.
     @property
-    def deliveries(self) -> QuerySet[app_models.Delivery]:
-        """The delivery rows, on this backend's database."""
-        return self._app().Delivery.objects.using(self.alias)  # type: ignore[no-any-return]
+    def deliveries(self) -> Any:
+        """The delivery rows (a ``QuerySet``), on this backend's database."""
+        return self._app().Delivery.objects.using(self.alias)
 
     @property
-    def runs(self) -> QuerySet[app_models.HandlerRun]:
-        """The handler success rows, on this backend's database."""
-        return self._app().HandlerRun.objects.using(self.alias)  # type: ignore[no-any-return]
+    def runs(self) -> Any:
+        """The handler success rows (a ``QuerySet``), on this backend's database."""
+        return self._app().HandlerRun.objects.using(self.alias)
 
     def _at(self, seconds: float) -> datetime:
         moment = datetime.fromtimestamp(seconds, timezone.utc)
@@ -211,7 +211,7 @@ class DjangoBackend(Backend):
         return None if seconds is None else self._at(seconds)
 
     @property
-    def connection(self) -> BaseDatabaseWrapper:
+    def connection(self) -> Any:
         """This thread's connection to the alias (what ``delivery.connection`` is)."""
         return connections[self.alias]
 
@@ -250,7 +250,7 @@ class DjangoBackend(Backend):
             else:
                 connection.close()
 
-    def _use_wal(self, connection: BaseDatabaseWrapper) -> None:
+    def _use_wal(self, connection: Any) -> None:
         """SQLite: switch the file to WAL (kept by the file), so that a handler's open
         transaction does not block the lease renewals and stores of other threads."""
         with connection.cursor() as cursor:
@@ -308,8 +308,9 @@ class DjangoBackend(Backend):
         """
         with self._guard("store"):
             crash_point("before_insert")
-            if self._upsert_sql() is not None:
-                return self._upsert(item)
+            sql = self._upsert_sql()
+            if sql is not None:
+                return self._upsert(item, sql)
             for _ in range(3):  # a purge may delete the row between the two statements
                 stored = self._insert(item) or self._count_duplicate(item)
                 if stored is not None:
@@ -346,7 +347,7 @@ class DjangoBackend(Backend):
         )
         return self._upsert_text
 
-    def _upsert(self, item: NewDelivery) -> Stored:
+    def _upsert(self, item: NewDelivery, sql: str) -> Stored:
         dead = item.error is not None
         adapt = self.connection.ops.adapt_datetimefield_value
         received = adapt(self._at(item.received_at))
@@ -364,12 +365,12 @@ class DjangoBackend(Backend):
         )
         if _CRASH_AFTER_INSERT and not self.connection.in_atomic_block:
             with self._atomic(), self.connection.cursor() as cursor:  # tests only
-                cursor.execute(self._upsert_text, params)
+                cursor.execute(sql, params)
                 row = cursor.fetchone()
                 crash_point("after_insert")
         else:
             with self.connection.cursor() as cursor:  # autocommit: one transaction
-                cursor.execute(self._upsert_text, params)
+                cursor.execute(sql, params)
                 row = cursor.fetchone()
         crash_point("after_commit")
         return Stored(id=row[0], key=item.key, duplicate=row[2] > 0, state=DeliveryState(row[1]))
@@ -519,7 +520,7 @@ class DjangoBackend(Backend):
             if delivery_id in rows
         ]
 
-    def _held(self, claim: Claim) -> QuerySet[app_models.Delivery]:
+    def _held(self, claim: Claim) -> Any:
         return self.deliveries.filter(
             id=claim.delivery.id, lease_token=claim.token, state=_PROCESSING
         )
@@ -527,7 +528,7 @@ class DjangoBackend(Backend):
     def renew(self, delivery_id: int, token: int, *, now: float, lease: float) -> bool:
         """Extend the lease if ``token`` still holds it."""
         with self._guard("renew"):
-            return (
+            return bool(
                 self.deliveries.filter(
                     id=delivery_id, lease_token=token, state=_PROCESSING
                 ).update(lease_expires_at=self._at(now + lease))
@@ -575,7 +576,7 @@ class DjangoBackend(Backend):
     def finish(self, claim: Claim, *, now: float) -> bool:
         """Mark the delivery done if the token holds."""
         with self._guard("finish"):
-            return (
+            return bool(
                 self._held(claim).update(
                     state=_DONE,
                     finished_at=self._at(now),
@@ -598,7 +599,7 @@ class DjangoBackend(Backend):
         """Record a failed attempt (retry at ``next_attempt_at``, or dead) if the token holds."""
         dead = next_attempt_at is None
         with self._guard("fail"):
-            return (
+            return bool(
                 self._held(claim).update(
                     state=_DEAD if dead else _PENDING,
                     next_attempt_at=self._opt(next_attempt_at),
@@ -614,7 +615,7 @@ class DjangoBackend(Backend):
     def release(self, claim: Claim, *, now: float) -> bool:
         """Give back a claimed delivery that was not run."""
         with self._guard("release"):
-            return (
+            return bool(
                 self._held(claim).update(
                     state=_PENDING,
                     next_attempt_at=self._at(now),
@@ -684,12 +685,14 @@ class DjangoBackend(Backend):
         """Replay every dead delivery that has a body."""
         with self._guard("replay_dead"), self._atomic():
             self.runs.filter(delivery__state=_DEAD, delivery__body__isnull=False).delete()
-            return self.deliveries.filter(state=_DEAD, body__isnull=False).update(
-                state=_PENDING,
-                attempts=0,
-                next_attempt_at=self._at(now),
-                finished_at=None,
-                lease_token=F("lease_token") + 1,
+            return int(
+                self.deliveries.filter(state=_DEAD, body__isnull=False).update(
+                    state=_PENDING,
+                    attempts=0,
+                    next_attempt_at=self._at(now),
+                    finished_at=None,
+                    lease_token=F("lease_token") + 1,
+                )
             )
 
     def purge(self, *, bodies_before: float, keys_before: float) -> int:

@@ -108,7 +108,8 @@ class DeliveryAdmin(_DeliveryAdmin):
 
     def has_replay_permission(self, request: HttpRequest) -> bool:
         """``boltcall_webhooks.replay_delivery`` (superusers have it)."""
-        return bool(request.user.has_perm(REPLAY_PERMISSION))
+        user: Any = request.user
+        return bool(user.has_perm(REPLAY_PERMISSION))
 
     # -- detail ----------------------------------------------------------------------
 

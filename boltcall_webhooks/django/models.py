@@ -8,44 +8,60 @@ written by the inbox only: the admin shows them read-only.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar
 
 from django.db import models
 
-__all__ = ["Delivery", "HandlerRun"]
+from boltcall_webhooks._delivery import DeliveryState
+
+__all__ = ["STATES", "Delivery", "HandlerRun"]
+
+#: The states of :class:`boltcall_webhooks.inbox.DeliveryState`, as field choices.
+STATES: list[tuple[str, str]] = [(state.value, state.value) for state in DeliveryState]
 
 
 class Delivery(models.Model):
     """A verified delivery kept by the inbox (its body until purged, its key longer)."""
 
-    class State(models.TextChoices):
-        """The states of :class:`boltcall_webhooks.inbox.DeliveryState`."""
-
-        PENDING = "pending", "pending"
-        PROCESSING = "processing", "processing"
-        DONE = "done", "done"
-        DEAD = "dead", "dead"
-
-    key = models.TextField(unique=True, help_text="The dedupe key (the same on every re-send).")
-    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
-    event_type = models.CharField(
+    key: models.TextField[str, str] = models.TextField(
+        unique=True, help_text="The dedupe key (the same on every re-send)."
+    )
+    state: models.CharField[str, str] = models.CharField(
+        max_length=16, choices=STATES, default="pending"
+    )
+    event_type: models.CharField[str | None, str | None] = models.CharField(
         max_length=255, null=True, blank=True, help_text="Empty: the body is not an envelope."
     )
-    resource_id = models.CharField(
+    resource_id: models.CharField[str | None, str | None] = models.CharField(
         max_length=255, null=True, blank=True, help_text="The envelope's data.id."
     )
-    body = models.BinaryField(null=True, help_text="The raw body; empty once purged.")
-    received_at = models.DateTimeField()
-    attempts = models.IntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    lease_owner = models.CharField(max_length=255, null=True, blank=True)
-    lease_token = models.BigIntegerField(default=0, help_text="Fencing: bumped by claims.")
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(null=True, blank=True)
-    last_traceback = models.TextField(null=True, blank=True)
-    duplicates = models.IntegerField(default=0)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    purged = models.BooleanField(default=False)
+    body: models.BinaryField[bytes | None, bytes | memoryview | None] = models.BinaryField(
+        null=True, help_text="The raw body; empty once purged."
+    )
+    received_at: models.DateTimeField[datetime, datetime] = models.DateTimeField()
+    attempts: models.IntegerField[int, int] = models.IntegerField(default=0)
+    next_attempt_at: models.DateTimeField[datetime | None, datetime | None] = models.DateTimeField(
+        null=True, blank=True
+    )
+    lease_owner: models.CharField[str | None, str | None] = models.CharField(
+        max_length=255, null=True, blank=True
+    )
+    lease_token: models.BigIntegerField[int, int] = models.BigIntegerField(
+        default=0, help_text="Fencing: bumped by claims."
+    )
+    lease_expires_at: models.DateTimeField[datetime | None, datetime | None] = (
+        models.DateTimeField(null=True, blank=True)
+    )
+    last_error: models.TextField[str | None, str | None] = models.TextField(null=True, blank=True)
+    last_traceback: models.TextField[str | None, str | None] = models.TextField(
+        null=True, blank=True
+    )
+    duplicates: models.IntegerField[int, int] = models.IntegerField(default=0)
+    finished_at: models.DateTimeField[datetime | None, datetime | None] = models.DateTimeField(
+        null=True, blank=True
+    )
+    purged: models.BooleanField[bool, bool] = models.BooleanField(default=False)
 
     class Meta:
         verbose_name = "delivery"
@@ -81,10 +97,14 @@ class Delivery(models.Model):
 class HandlerRun(models.Model):
     """A handler's recorded success for a delivery (a retry skips it)."""
 
-    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="handler_runs")
-    handler = models.CharField(max_length=255)
-    succeeded_at = models.DateTimeField()
-    attempt = models.IntegerField()
+    id: int
+    delivery_id: int
+    delivery: models.ForeignKey[Delivery, Delivery] = models.ForeignKey(
+        Delivery, on_delete=models.CASCADE, related_name="handler_runs"
+    )
+    handler: models.CharField[str, str] = models.CharField(max_length=255)
+    succeeded_at: models.DateTimeField[datetime, datetime] = models.DateTimeField()
+    attempt: models.IntegerField[int, int] = models.IntegerField()
 
     class Meta:
         verbose_name = "handler run"

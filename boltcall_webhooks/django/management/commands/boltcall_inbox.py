@@ -9,6 +9,9 @@ SIGTERM or SIGINT stops it gracefully (running handlers finish, nothing is left
 leased).
 """
 
+# The command reuses the CLI's private implementation (same parsing, output, statuses).
+# pyright: reportPrivateUsage=false
+
 from __future__ import annotations
 
 import argparse
@@ -62,14 +65,17 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         """The subcommands of ``boltcall-webhooks inbox``; ``--database`` replaces ``--inbox``."""
-        common = argparse.ArgumentParser(add_help=False)
+        common = CommandParser(add_help=False)
         common.add_argument(
             "--database", default="default", metavar="ALIAS", help="the database (default)"
         )
         commands = parser.add_subparsers(
             title="commands", dest="inbox_command", metavar="CMD", required=True
         )
-        extra = {"called_from_command_line": getattr(parser, "called_from_command_line", None)}
+        # Django < 5.1 does not pass this on to subparsers (usage errors: exit status 2).
+        extra: dict[str, Any] = {
+            "called_from_command_line": getattr(parser, "called_from_command_line", None)
+        }
 
         def add(name: str, summary: str) -> Any:
             return commands.add_parser(
