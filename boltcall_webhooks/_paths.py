@@ -130,11 +130,11 @@ class PathGuard:
         verdict = PathVerdict.PASS
         for form in forms:
             text = _decoded(form)
-            first = next((i for i, char in enumerate(text) if _is_invisible(char)), None)
-            if first is None:
+            if text.isprintable():  # one C-level scan: the common case, even for long paths
                 if self._matches(_key_of_decoded(text), root_keys):
                     verdict = PathVerdict.GUARD
                 continue
+            first = next(i for i, char in enumerate(text) if _is_invisible(char))
             visible = "".join(char for char in text if not _is_invisible(char))
             if self._matches(_key_of_decoded(visible), root_keys) or self._matches(
                 _key_of_decoded(text[:first]), root_keys
