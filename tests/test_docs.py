@@ -69,6 +69,10 @@ OPTIONAL_MODULES = {
     "httpx": "httpx",
     "hypothesis": "hypothesis",
     "boltcall_webhooks.testing.strategies": "hypothesis",
+    "celery": "celery",
+    "rq": "rq",
+    "redis": "redis",
+    "dramatiq": "dramatiq",
 }
 
 _FENCE_OPEN = re.compile(r"^(?P<indent> {0,3}|\s*)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")

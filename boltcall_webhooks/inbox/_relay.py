@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 import os
 import signal
 import socket
@@ -51,6 +52,7 @@ logger = logging.getLogger("boltcall_webhooks.inbox")
 _PURGE_EVERY = 3600.0  # seconds between a relay loop's automatic purges
 _BUFFER = 100_000  # ids waiting for the broker in one process; older ones are left to the relay
 _MAX_BACKOFF = 5.0  # seconds between two sends while the broker is unreachable
+_MAX_GAP = 3600.0  # at most this long between two hand-offs of one waiting delivery
 
 _renewers: weakref.WeakKeyDictionary[Inbox, tuple[int, LeaseRenewer]] = weakref.WeakKeyDictionary()
 _renewers_lock = threading.Lock()
@@ -130,8 +132,9 @@ class Relay:
         send: Puts one delivery id on the queue (``task.delay``,
             ``actor.send``...); it may raise when the broker is unreachable.
         grace: Seconds a stored delivery may wait for a queue worker before the
-            relay loop hands it off again (a backlog longer than this gets one
-            duplicate message per ``grace``: harmless, the task does nothing).
+            relay loop hands it off again (then after 2x, 4x... as long while it
+            still waits). A backlog longer than this gets duplicate messages:
+            harmless, the task does nothing for a delivery already done.
         interval: Seconds between two passes of the relay loop.
         batch: At most this many ids handed off by one pass.
         after_store: Subscribe to the inbox's stores (``False``: only the loop
@@ -166,7 +169,10 @@ class Relay:
         self.interval = float(interval)
         self.batch = batch
         self.name = name
-        self._sent_at: dict[int, float] = {}  # the loop's last hand-off of each id
+        # The loop's last hand-off of each id still waiting, and the wait before the next.
+        self._sent_at: dict[int, tuple[float, float]] = {}
+        #: Ids sent to the queue by this process so far (after stores and by the loop).
+        self.handed_off = 0
         self._reset_sender()
         if after_store:
             inbox.on_stored(self._stored)
@@ -236,6 +242,7 @@ class Relay:
             with self._cond:
                 if self._ids and self._ids[0] == delivery_id:
                     self._ids.popleft()
+                self.handed_off += 1
             if failing_since is not None:
                 logger.warning(
                     "inbox: %s reachable again after %.1f s; handing off resumed",
@@ -260,8 +267,9 @@ class Relay:
     def run_once(self) -> int:
         """One pass: hand off what the queue lost (see the class docstring); return how many.
 
-        Sends in this thread. An id handed off by a pass is not handed off again
-        for ``grace`` seconds, unless it is still waiting after that.
+        Sends in this thread. A delivery still waiting after a hand-off by the loop
+        is handed off again after ``grace`` seconds, then after twice as long each
+        time (at most hourly): a queue whose workers are down is not flooded.
 
         Raises:
             InboxError: The database failed.
@@ -272,11 +280,11 @@ class Relay:
         )
         clock = time.monotonic()
         waiting = set(ids)
-        sent_at = {i: at for i, at in self._sent_at.items() if i in waiting}
+        sent_at = {i: last for i, last in self._sent_at.items() if i in waiting}
         count = 0
         for delivery_id in ids:
-            last = sent_at.get(delivery_id)
-            if last is not None and clock - last < self.grace:
+            at, gap = sent_at.get(delivery_id, (-math.inf, self.grace / 2))
+            if clock - at < gap:
                 continue
             try:
                 self.send(delivery_id)
@@ -288,8 +296,9 @@ class Relay:
                     len(ids) - count,
                 )
                 break
-            sent_at[delivery_id] = clock
+            sent_at[delivery_id] = (clock, min(gap * 2, _MAX_GAP))
             count += 1
+            self.handed_off += 1
         self._sent_at = sent_at
         if count:
             logger.info("inbox: relay handed %d deliveries to %s again", count, self.name)

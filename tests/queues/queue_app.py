@@ -104,6 +104,35 @@ elif QUEUE == "rq":
         interval=INTERVAL,
     )
     relay = process_delivery.relay
+elif QUEUE == "plain":
+    # The receiver the issue compares against (tests/queues/compare_plain_celery.py):
+    # ``task.delay(body)`` then 200, the handler in the task; no inbox in the path.
+    from celery import Celery
+
+    app = Celery("queue_app", broker=BROKER)
+    app.conf.update(
+        task_default_queue=QUEUE_NAME,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        task_acks_late=os.environ.get("QA_ACKS_LATE") == "1",
+        broker_transport_options={
+            "visibility_timeout": float(os.environ.get("QA_VISIBILITY", "3600"))
+        },
+    )
+
+    @app.task(name="plain.handle")
+    def plain_handle(text: str) -> None:
+        started = time.time()
+        if SLEEP:
+            time.sleep(SLEEP)
+        key = text.split('"id":"', 1)[1].split('"', 1)[0]  # the lead id: unique per event
+        with sqlite3.connect(inbox.url.removeprefix("sqlite:///"), timeout=60) as conn:
+            conn.execute(
+                "INSERT INTO ledger (key, handler, pid, started) VALUES (?, 'crm', ?, ?)",
+                (key, os.getpid(), started),
+            )
+
+    process_delivery = plain_handle
 elif QUEUE == "dramatiq":
     # Any other queue: an actor with the queue's retries off that calls run_delivery,
     # and a Relay that sends to it. That is the whole integration.
@@ -165,8 +194,38 @@ def produce(first: int, count: int, threads: int) -> None:
         worker.join()
     if relay is not None:
         flushed = relay.flush(timeout=float(os.environ.get("QA_FLUSH", "60")))
-        out.write(f"flushed {flushed}\n")
+        out.write(f"flushed {flushed} handed_off {relay.handed_off}\n")
     out.flush()
+
+
+def produce_plain(first: int, count: int, threads: int) -> None:
+    """The plain receiver's requests: ``task.delay(body)``, then 200 (or 500 if it raised)."""
+    lock = threading.Lock()
+    numbers = iter(range(first, first + count))
+
+    def work() -> None:
+        while True:
+            with lock:
+                number = next(numbers, None)
+            if number is None:
+                return
+            try:
+                process_delivery.delay(body(number).decode())
+            except Exception as exc:  # the receiver answers 500: the sender knows
+                line = f"refused {number} {type(exc).__name__}\n"
+            else:
+                line = f"accepted qa_{number:07d} {time.time():.6f}\n"
+            with lock:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+            if PACE:
+                time.sleep(PACE)
+
+    workers = [threading.Thread(target=work) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
 
 
 def main(argv: list[str]) -> None:
@@ -179,3 +238,5 @@ def main(argv: list[str]) -> None:
         create_ledger()
     elif argv[0] == "produce":
         produce(int(argv[1]), int(argv[2]), int(argv[3]) if len(argv) > 3 else 4)
+    elif argv[0] == "produce-plain":
+        produce_plain(int(argv[1]), int(argv[2]), int(argv[3]) if len(argv) > 3 else 4)

@@ -210,6 +210,7 @@ class Harness:
             }
         )
         self.workers: list[subprocess.Popen[bytes]] = []
+        self.restarts = 0  # workers that exited by themselves and were restarted
         self.relay: subprocess.Popen[bytes] | None = None
         self.logs: list[pathlib.Path] = []
         self.python("ledger")
@@ -241,7 +242,7 @@ class Harness:
             )
 
     def worker_command(self) -> list[str]:
-        if self.queue == "celery":
+        if self.queue in {"celery", "plain"}:
             return [
                 bin_path("celery"), "-A", "queue_app:app", "worker", "-P", "prefork",
                 "-c", str(self.concurrency), "-Q", self.queue_name, "--without-gossip",
@@ -278,7 +279,7 @@ class Harness:
     def kill_workers(self) -> None:
         """SIGKILL every worker process and its children (process groups)."""
         for proc in self.workers:
-            with contextlib.suppress(ProcessLookupError):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, 9)
             proc.wait(30)
         self.workers = []
@@ -301,12 +302,16 @@ class Harness:
     def produce(
         self, first: int, count: int, threads: int = 4, pace: float = 0.0
     ) -> subprocess.Popen[str]:
-        """Start a producer (stores, then hands off after each commit; ``pace``: see queue_app)."""
+        """Start a producer (stores, then hands off after each commit; ``pace``: see queue_app).
+
+        The plain receiver (``QA_QUEUE=plain``) sends ``task.delay(body)`` instead.
+        """
         self.env["QA_PACE"] = str(pace)
+        command = "produce-plain" if self.queue == "plain" else "produce"
         return self._popen(
             "producer",
             [sys.executable, "-c", "import sys, queue_app; queue_app.main(sys.argv[1:])",
-             "produce", str(first), str(count), str(threads)],
+             command, str(first), str(count), str(threads)],
             stdout=subprocess.PIPE,
             text=True,
         )  # fmt: skip
@@ -318,10 +323,24 @@ class Harness:
     def states(self) -> dict[str, int]:
         return dict(self.query("SELECT state, count(*) FROM boltcall_inbox_deliveries GROUP BY 1"))
 
+    def revive(self) -> int:
+        """Restart the workers if one exited by itself, as a supervisor would; how many."""
+        dead = sum(proc.poll() is not None for proc in self.workers)
+        if dead:
+            self.kill_workers()
+            self.start_workers()
+            self.restarts += dead
+        return dead
+
     def wait_done(self, count: int, timeout: float) -> None:
-        """Wait until ``count`` deliveries are ``done``; fail with the states and logs."""
+        """Wait until ``count`` deliveries are ``done`` (reviving workers); fail with logs."""
+
+        def finished() -> bool:
+            self.revive()
+            return self.states().get("done", 0) >= count
+
         try:
-            wait_for(lambda: self.states().get("done", 0) >= count, timeout, f"{count} done")
+            wait_for(finished, timeout, f"{count} done")
         except AssertionError as exc:
             raise AssertionError(f"{exc}; states {self.states()}\n{self.tail_logs()}") from None
 
@@ -356,6 +375,11 @@ def read_stored(proc: subprocess.Popen[str], timeout: float = 600) -> list[tuple
     """Wait for a producer; return its ``(id, key, stored_at)`` lines (every store succeeded)."""
     out, _ = proc.communicate(timeout=timeout)
     assert proc.returncode == 0, out[-2000:]
+    return parse_stored(out)
+
+
+def parse_stored(out: str) -> list[tuple[int, str, float]]:
+    """The ``(id, key, stored_at)`` of a producer's ``stored`` lines."""
     rows = []
     for line in out.splitlines():
         if line.startswith("stored "):

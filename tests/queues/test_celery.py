@@ -18,8 +18,6 @@ import pytest
 from .chaos import broker_outage, exactly_once, kill_chaos
 from .support import RABBITMQ_PORT, Harness, RedisServer, port_open
 
-pytest.importorskip("celery", reason='the Celery tests need "boltcall-webhooks[celery]"')
-
 RABBITMQ = f"amqp://guest:guest@127.0.0.1:{RABBITMQ_PORT}//"
 
 

@@ -15,8 +15,6 @@ import pytest
 from .chaos import exactly_once, kill_chaos
 from .support import Harness, RedisServer
 
-pytest.importorskip("dramatiq", reason='the Dramatiq test needs "dramatiq[redis]"')
-
 
 @pytest.fixture
 def harness(tmp_path: pathlib.Path) -> Iterator[Harness]:

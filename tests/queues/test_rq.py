@@ -15,8 +15,6 @@ import pytest
 from .chaos import broker_outage, exactly_once, kill_chaos
 from .support import Harness, RedisServer
 
-pytest.importorskip("rq", reason='the RQ tests need "boltcall-webhooks[rq]"')
-
 
 @pytest.fixture
 def redis_server(tmp_path: pathlib.Path) -> Iterator[RedisServer]:
