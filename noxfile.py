@@ -46,6 +46,7 @@ nox.options.sessions = [
     "load",
     "inbox_proofs",
     "bench_inbox",
+    "queues",
 ]
 
 
@@ -88,6 +89,8 @@ def tests(session: nox.Session) -> None:
         "--ignore=tests/adapters",
         "--ignore=tests/servers",
         "--ignore=tests/typing",
+        # Real brokers and queue workers: the queues session.
+        "--ignore=tests/queues",
         "--ignore=tests/inbox_crash",  # real servers and processes: the inbox_proofs session
         # Snippets run in the docs session, with every framework they show installed.
         "--ignore=tests/test_docs.py",
@@ -296,8 +299,8 @@ def docs(session: nox.Session) -> None:
     Cross-references to Python, Flask and Django are offline by default; set
     BOLTCALL_DOCS_INTERSPHINX=1 (network) or to a folder of inventories to link them.
     """
-    _install_package(session, "[flask,django,starlette,hypothesis]")
-    session.install(*DOCS_DEPS, "flask[async]", "fastapi", "httpx", *TEST_DEPS)
+    _install_package(session, "[flask,django,starlette,hypothesis,celery,rq]")
+    session.install(*DOCS_DEPS, "flask[async]", "fastapi", "httpx", "dramatiq[redis]", *TEST_DEPS)
     out = session.create_tmp()
     env = {"BOLTCALL_EXPECT_INSTALLED": "1"}
     for builder in ("html", "doctest"):
@@ -406,3 +409,24 @@ def bench_inbox(session: nox.Session) -> None:
         *posargs,
         env={"BOLTCALL_EXPECT_INSTALLED": "1"},
     )
+
+
+@nox.session(python=LATEST)
+def queues(session: nox.Session) -> None:
+    """Handlers in Celery, RQ and Dramatiq, the inbox as the outbox: real brokers and workers.
+
+    Needs RabbitMQ on 127.0.0.1:5672 and ``redis-server`` (the tests start private
+    durable ones; ``.ci/run`` starts RabbitMQ if it is down). Exactly once, broker
+    stopped under load, ``kill -9`` of queue workers (500 deliveries per run), then
+    the latency report (built-in worker vs Celery vs RQ). ``-- --full``: 5,000
+    deliveries per kill run, the long latency run and the comparison with plain
+    Celery receivers (``tests/queues/compare_plain_celery.py``).
+    """
+    _install_package(session, "[celery,rq,postgres]")
+    session.install("dramatiq[redis]", "redis", *TEST_DEPS)
+    full, posargs = _run_length(session)
+    env = {"BOLTCALL_EXPECT_INSTALLED": "1", "BOLTCALL_QUEUES_FULL": "1" if full else ""}
+    session.run("pytest", "tests/queues", "-p", "no:cacheprovider", *posargs, env=env)
+    session.run("python", "tests/bench/bench_queues.py", *([] if full else ["--quick"]), env=env)
+    if full:
+        session.run("python", "tests/queues/compare_plain_celery.py", env=env)
