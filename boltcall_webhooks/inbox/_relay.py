@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from boltcall_webhooks._delivery import DeliveryState
 from boltcall_webhooks.inbox._backend import Stored
-from boltcall_webhooks.inbox._rules import InboxError
+from boltcall_webhooks.inbox._rules import InboxError, as_object
 from boltcall_webhooks.inbox._worker import LeaseRenewer, RouterLike, process_claim
 
 if TYPE_CHECKING:
@@ -153,7 +153,7 @@ class Relay:
         after_store: bool = True,
         name: str = "the task queue",
     ) -> None:
-        if not callable(send):
+        if not callable(as_object(send)):
             msg = "send must be a callable taking a delivery id"
             raise TypeError(msg)
         for option, value in (("grace", grace), ("interval", interval)):
