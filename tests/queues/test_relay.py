@@ -6,6 +6,10 @@ hand; the queue is a list (or a function that fails like a broker that is down).
 
 from __future__ import annotations
 
+import os
+import pathlib
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -16,7 +20,7 @@ from boltcall_webhooks import Router
 from boltcall_webhooks.inbox import DeliveryState, Inbox, Relay, run_delivery
 from boltcall_webhooks.testing import FixedClock
 
-from .support import Setup, lead_body, wait_for
+from .support import Setup, lead_body, python_env, wait_for
 
 LEDGER = "CREATE TABLE IF NOT EXISTS ledger (key TEXT NOT NULL, handler TEXT NOT NULL)"
 
@@ -208,3 +212,58 @@ def test_wait_for_helper_times_out() -> None:
     """The polling helper fails loudly (a test that cannot fail would be a defect)."""
     with pytest.raises(AssertionError, match="timed out"):
         wait_for(lambda: False, 0.2, "nothing")
+
+
+def test_cli_relay_once_hands_off_and_refuses_what_is_not_a_relay(
+    tmp_path: pathlib.Path,
+) -> None:
+    """``inbox relay --to MODULE:ATTR --once`` runs one pass; a wrong target is exit 2."""
+    module = tmp_path / "relay_target.py"
+    url = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
+    module.write_text(
+        "from boltcall_webhooks.inbox import Inbox, Relay\n"
+        f"inbox = Inbox({url!r})\n"
+        "sent: list[int] = []\n"
+        "relay = Relay(inbox, lambda i: print('sent', i), grace=0.01, after_store=False)\n"
+        "class Holder:\n"
+        "    pass\n"
+        "holder = Holder()\n"
+        "holder.relay = relay\n"
+    )
+    env = python_env({})
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env["PYTHONPATH"]])
+    seed = (
+        "import relay_target, time; relay_target.inbox.store(__import__('queues.support')"
+        ".support.lead_body(1)); time.sleep(0.05)"
+    )
+    subprocess.run([sys.executable, "-c", seed], env=env, check=True, cwd=tmp_path, timeout=60)
+
+    def cli(target: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "boltcall_webhooks",
+                "inbox",
+                "relay",
+                "--to",
+                target,
+                "--once",
+            ],
+            check=False,
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    for target in ("relay_target:relay", "relay_target:holder"):
+        done = cli(target)
+        assert done.returncode == 0, done.stderr
+        assert "sent 1" in done.stdout
+        assert "handed off 1" in done.stdout
+    wrong = cli("relay_target:sent")
+    assert wrong.returncode == 2
+    assert "neither a boltcall_webhooks.inbox.Relay" in wrong.stderr
+    assert cli("relay_target").returncode == 2  # not MODULE:ATTR
