@@ -6,7 +6,10 @@ is one short transaction on the alias's connection of the calling thread
 (Django keeps one per thread). A handler runs inside ``transaction.atomic()``
 with its success mark: ``delivery.connection`` is ``django.db.connections[ALIAS]``,
 and the ORM writes a sync handler makes on that alias commit or roll back with
-the mark (exactly once). Claims lock with ``SELECT ... FOR UPDATE SKIP LOCKED``
+the mark (exactly once). Stores are one upsert statement on PostgreSQL and
+SQLite, and concurrent stores of one process share it (group commit: one
+transaction, one flush, for every store that queued while the previous batch
+was being written). Claims lock with ``SELECT ... FOR UPDATE SKIP LOCKED``
 where the database has it (PostgreSQL); elsewhere (SQLite) a claim is a
 conditional ``UPDATE`` of one due row, which the database's write lock makes
 atomic. Every later write of an attempt names the fencing token.
@@ -14,6 +17,7 @@ atomic. Every later write of an attempt names the fencing token.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -50,6 +54,7 @@ __all__ = ["DjangoBackend", "open_backend"]
 logger = logging.getLogger("boltcall_webhooks.inbox")
 
 _PURGE_BATCH = 500
+_BATCH_ROWS = 100  # deliveries per upsert statement (a batch may take several)
 # Tests only: a store must stop between its insert and its commit (see _crash.py).
 _CRASH_AFTER_INSERT = os.environ.get("BOLTCALL_INBOX_CRASH_AT", "").startswith("after_insert")
 _PENDING = DeliveryState.PENDING.value
@@ -123,6 +128,19 @@ def _resource_id(item: NewDelivery) -> str | None:
     return None
 
 
+class _Waiter:
+    """One store waiting for the batch that holds it (group commit)."""
+
+    __slots__ = ("done", "error", "item", "lead", "result")
+
+    def __init__(self, item: NewDelivery) -> None:
+        self.item = item
+        self.done = threading.Event()
+        self.lead = False
+        self.result: Stored | None = None
+        self.error: BaseException | None = None
+
+
 class _Holder:
     """Lives in a thread-local: when the thread ends, its connection is closed."""
 
@@ -155,7 +173,12 @@ class DjangoBackend(Backend):
         #: Store with one upsert statement on PostgreSQL and SQLite (tests turn it off
         #: to check the ORM path other databases take).
         self.raw_upsert = True
-        self._upsert_text: str | None = None
+        self._upsert_parts: tuple[str, str, str] | None = None
+        # Group commit (see _upsert): concurrent stores of this process share a statement.
+        self._batch_lock = threading.Lock()
+        self._batch_pid = os.getpid()
+        self._queue: list[_Waiter] = []
+        self._leading = False
 
     def __repr__(self) -> str:
         return f"DjangoBackend({self.alias!r})"
@@ -308,9 +331,8 @@ class DjangoBackend(Backend):
         """
         with self._guard("store"):
             crash_point("before_insert")
-            sql = self._upsert_sql()
-            if sql is not None:
-                return self._upsert(item, sql)
+            if self._upsert_sql() is not None:
+                return self._upsert(item)
             for _ in range(3):  # a purge may delete the row between the two statements
                 stored = self._insert(item) or self._count_duplicate(item)
                 if stored is not None:
@@ -319,39 +341,39 @@ class DjangoBackend(Backend):
         msg = "Django inbox: store failed: the key kept vanishing"
         raise InboxError(msg)
 
-    def _upsert_sql(self) -> str | None:
-        """PostgreSQL and SQLite: the store as ONE statement (an upsert), else ``None``.
+    def _upsert_sql(self, rows: int = 1) -> str | None:
+        """PostgreSQL and SQLite: the store of ``rows`` deliveries as ONE upsert, else ``None``.
 
         One round trip, and in autocommit mode one transaction; other databases
         take the ORM path (an insert, else a conditional update of the duplicate).
         """
         if not self.raw_upsert or self.connection.vendor not in ("postgresql", "sqlite"):
             return None
-        if self._upsert_text is not None:
-            return self._upsert_text
-        quote = self.connection.ops.quote_name
-        table = quote(self._app().Delivery._meta.db_table)
-        rearm = "d.state = 'dead' AND d.event_type IS NOT NULL AND d.body IS NOT NULL"
-        # The table name comes from the model; every value is a bound parameter.
-        self._upsert_text = (
-            f"INSERT INTO {table} AS d (key, state, event_type, resource_id, body, received_at,"  # noqa: S608
-            " next_attempt_at, last_error, finished_at, attempts, duplicates, lease_token,"
-            " purged) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 0, 0, 0, %s)"
-            " ON CONFLICT (key) DO UPDATE SET duplicates = d.duplicates + 1,"
-            f" state = CASE WHEN {rearm} THEN 'pending' ELSE d.state END,"
-            f" attempts = CASE WHEN {rearm} THEN 0 ELSE d.attempts END,"
-            f" next_attempt_at = CASE WHEN {rearm} THEN excluded.received_at"
-            " ELSE d.next_attempt_at END,"
-            f" finished_at = CASE WHEN {rearm} THEN NULL ELSE d.finished_at END"
-            " RETURNING id, state, duplicates"
-        )
-        return self._upsert_text
+        if self._upsert_parts is None:
+            quote = self.connection.ops.quote_name
+            table = quote(self._app().Delivery._meta.db_table)
+            rearm = "d.state = 'dead' AND d.event_type IS NOT NULL AND d.body IS NOT NULL"
+            # The table name comes from the model; every value is a bound parameter.
+            self._upsert_parts = (
+                f"INSERT INTO {table} AS d (key, state, event_type, resource_id, body,"  # noqa: S608
+                " received_at, next_attempt_at, last_error, finished_at, attempts,"
+                " duplicates, lease_token, purged) VALUES ",
+                "(%s, %s, %s, %s, %s, %s, %s, %s, %s, 0, 0, 0, %s)",
+                " ON CONFLICT (key) DO UPDATE SET duplicates = d.duplicates + 1,"
+                f" state = CASE WHEN {rearm} THEN 'pending' ELSE d.state END,"
+                f" attempts = CASE WHEN {rearm} THEN 0 ELSE d.attempts END,"
+                f" next_attempt_at = CASE WHEN {rearm} THEN excluded.received_at"
+                " ELSE d.next_attempt_at END,"
+                f" finished_at = CASE WHEN {rearm} THEN NULL ELSE d.finished_at END"
+                " RETURNING key, id, state, duplicates",
+            )
+        head, row, tail = self._upsert_parts
+        return head + ", ".join([row] * rows) + tail
 
-    def _upsert(self, item: NewDelivery, sql: str) -> Stored:
+    def _params(self, item: NewDelivery) -> list[Any]:
         dead = item.error is not None
-        adapt = self.connection.ops.adapt_datetimefield_value
-        received = adapt(self._at(item.received_at))
-        params = (
+        received = self.connection.ops.adapt_datetimefield_value(self._at(item.received_at))
+        return [
             item.key,
             _DEAD if dead else _PENDING,
             item.event_type,
@@ -362,18 +384,98 @@ class DjangoBackend(Backend):
             item.error,
             received if dead else None,
             False,
-        )
-        if _CRASH_AFTER_INSERT and not self.connection.in_atomic_block:
-            with self._atomic(), self.connection.cursor() as cursor:  # tests only
-                cursor.execute(sql, params)
-                row = cursor.fetchone()
-                crash_point("after_insert")
-        else:
-            with self.connection.cursor() as cursor:  # autocommit: one transaction
-                cursor.execute(sql, params)
-                row = cursor.fetchone()
+        ]
+
+    def _execute_upsert(self, items: list[NewDelivery]) -> dict[str, Stored]:
+        """One upsert statement for ``items`` (distinct keys): what each became, by key."""
+        sql = self._upsert_sql(len(items))
+        assert sql is not None  # only called where the database has the statement
+        params = [value for item in items for value in self._params(item)]
+        with self.connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        return {
+            key: Stored(id=row_id, key=key, duplicate=duplicates > 0, state=DeliveryState(state))
+            for key, row_id, state, duplicates in rows
+        }
+
+    def _upsert(self, item: NewDelivery) -> Stored:
+        """Store one delivery; concurrent calls of this process share one statement."""
+        if self.connection.in_atomic_block:  # joins the caller's transaction
+            return self._execute_upsert([item])[item.key]
+        waiter = _Waiter(item)
+        with self._batch_lock:
+            if self._batch_pid != os.getpid():  # forked: the parent's queue is not ours
+                self._batch_pid, self._queue, self._leading = os.getpid(), [], False
+            self._queue.append(waiter)
+            lead = not self._leading
+            if lead:
+                self._leading = True
+        if not lead:
+            waiter.done.wait()
+        if lead or waiter.lead:
+            with self._batch_lock:
+                batch, self._queue = self._queue, []
+            try:
+                self._commit_batch(batch)
+            finally:
+                with self._batch_lock:
+                    if self._queue:
+                        successor = self._queue[0]
+                        successor.lead = True
+                        successor.done.set()
+                    else:
+                        self._leading = False
+        if waiter.error is not None:
+            raise waiter.error
+        assert waiter.result is not None  # set by the batch's leader
         crash_point("after_commit")
-        return Stored(id=row[0], key=item.key, duplicate=row[2] > 0, state=DeliveryState(row[1]))
+        return waiter.result
+
+    def _commit_batch(self, batch: list[_Waiter]) -> None:
+        """Store a batch in ONE transaction (one commit, one flush); a bad row fails alone."""
+        first: dict[str, _Waiter] = {}
+        repeats: list[_Waiter] = []  # a key twice in one batch: upserted after the first
+        for waiter in batch:
+            if waiter.item.key in first:
+                repeats.append(waiter)
+            else:
+                first[waiter.item.key] = waiter
+        unique = list(first.values())
+        chunks = [unique[i : i + _BATCH_ROWS] for i in range(0, len(unique), _BATCH_ROWS)]
+        try:
+            try:
+                several = len(chunks) > 1 or bool(repeats) or _CRASH_AFTER_INSERT
+                with self._atomic() if several else contextlib.nullcontext():
+                    for chunk in chunks:
+                        stored = self._execute_upsert([waiter.item for waiter in chunk])
+                        for waiter in chunk:
+                            waiter.result = stored[waiter.item.key]
+                    for waiter in repeats:
+                        waiter.result = self._execute_upsert([waiter.item])[waiter.item.key]
+                    crash_point("after_insert")
+            except DatabaseError as exc:
+                if len(batch) == 1:
+                    raise
+                logger.warning(
+                    "Django inbox: a batch of %d stores failed (%s); storing them one by one",
+                    len(batch),
+                    type(exc).__name__,
+                )
+                for waiter in batch:  # each in its own statement: a bad row fails alone
+                    waiter.result = None
+                    try:
+                        waiter.result = self._execute_upsert([waiter.item])[waiter.item.key]
+                    except DatabaseError as each:
+                        waiter.error = _error("store", each)
+        except BaseException as exc:
+            error = _error("store", exc) if isinstance(exc, DatabaseError) else exc
+            for waiter in batch:
+                waiter.result = None
+                waiter.error = error
+        finally:
+            for waiter in batch:
+                waiter.done.set()
 
     def _insert(self, item: NewDelivery) -> Stored | None:
         from django.db import IntegrityError
