@@ -54,7 +54,7 @@ except ImportError as _missing:  # pragma: no cover - exercised only without Dja
         "boltcall_webhooks.django needs Django; install it with "
         'pip install "boltcall-webhooks[django]"'
     )
-    raise ImportError(msg) from _missing
+    raise ImportError(msg, name=_missing.name) from _missing
 
 from boltcall_webhooks._endpoint import (
     HANDLER_FAILED,
