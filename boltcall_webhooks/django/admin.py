@@ -14,7 +14,7 @@ again from scratch (every handler), *Replay dead* every ``dead`` delivery.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.contrib import admin, messages
 from django.utils.html import format_html
@@ -23,8 +23,21 @@ from boltcall_webhooks.django.models import Delivery, HandlerRun
 from boltcall_webhooks.inbox import Inbox, InboxError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    # django-stubs' own aliases: a subclass must repeat the declared types exactly.
+    from django.contrib.admin.options import (  # pyright: ignore[reportPrivateUsage]
+        InlineModelAdmin,
+        _ActionCallable,  # pyright: ignore[reportPrivateUsage]
+        _FieldGroups,  # pyright: ignore[reportPrivateUsage]
+        _ListDisplayT,  # pyright: ignore[reportPrivateUsage]
+        _ListFilterT,  # pyright: ignore[reportPrivateUsage]
+    )
     from django.db.models import QuerySet
+    from django.db.models.query import _OrderByFieldName  # pyright: ignore[reportPrivateUsage]
     from django.http import HttpRequest
+    from django.utils.datastructures import _ListOrTuple  # pyright: ignore[reportPrivateUsage]
+    from typing_extensions import Self
 
     _DeliveryAdmin = admin.ModelAdmin[Delivery]
     _HandlerRunInline = admin.TabularInline[HandlerRun, Delivery]
@@ -35,6 +48,23 @@ else:  # Django's admin classes are not subscriptable at run time
 __all__ = ["DeliveryAdmin"]
 
 REPLAY_PERMISSION = "boltcall_webhooks.replay_delivery"
+# The fields of a delivery's page, all read-only.
+_DETAIL_FIELDS = (
+    "key",
+    "state",
+    "event_type",
+    "resource_id",
+    "received_at",
+    "attempts",
+    "next_attempt_at",
+    "duplicates",
+    "finished_at",
+    "lease_owner",
+    "lease_expires_at",
+    "error",
+    "traceback",
+    "pretty_body",
+)
 
 
 def _inbox(database: str) -> Inbox:
@@ -49,8 +79,8 @@ class HandlerRunInline(_HandlerRunInline):
     """The handlers that succeeded for a delivery (a retry skips them)."""
 
     model = HandlerRun
-    fields = ("handler", "attempt", "succeeded_at")
-    readonly_fields = fields
+    fields: ClassVar[_FieldGroups | None] = ("handler", "attempt", "succeeded_at")
+    readonly_fields: ClassVar[_ListOrTuple[str]] = ("handler", "attempt", "succeeded_at")
     extra = 0
     can_delete = False
 
@@ -67,30 +97,23 @@ class HandlerRunInline(_HandlerRunInline):
 class DeliveryAdmin(_DeliveryAdmin):
     """Deliveries, read-only, with the *Replay* and *Replay dead* actions."""
 
-    list_display = ("id", "received_at", "event_type", "state", "attempts", "duplicates", "key")
-    list_display_links = ("id", "received_at")
-    list_filter = ("state", "event_type")
-    search_fields = ("=key", "=resource_id")
-    ordering = ("-id",)
-    actions = ("replay", "replay_dead")
-    inlines = (HandlerRunInline,)
-    fields = (
-        "key",
-        "state",
-        "event_type",
-        "resource_id",
+    list_display: _ListDisplayT[Delivery] = (
+        "id",
         "received_at",
+        "event_type",
+        "state",
         "attempts",
-        "next_attempt_at",
         "duplicates",
-        "finished_at",
-        "lease_owner",
-        "lease_expires_at",
-        "error",
-        "traceback",
-        "pretty_body",
+        "key",
     )
-    readonly_fields = fields
+    list_display_links: _ListDisplayT[Delivery] | None = ("id", "received_at")
+    list_filter: ClassVar[_ListOrTuple[_ListFilterT]] = ("state", "event_type")
+    search_fields: ClassVar[_ListOrTuple[str]] = ("=key", "=resource_id")
+    ordering: ClassVar[_ListOrTuple[_OrderByFieldName] | None] = ("-id",)
+    actions: Sequence[_ActionCallable[Self, Delivery] | str] | None = ("replay", "replay_dead")
+    inlines: ClassVar[_ListOrTuple[type[InlineModelAdmin[Any, Any]]]] = (HandlerRunInline,)
+    fields: ClassVar[_FieldGroups | None] = _DETAIL_FIELDS
+    readonly_fields: ClassVar[_ListOrTuple[str]] = _DETAIL_FIELDS
 
     # -- read-only -----------------------------------------------------------------
 

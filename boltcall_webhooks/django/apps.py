@@ -8,7 +8,16 @@ decorator) works without it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.apps import AppConfig
+
+if TYPE_CHECKING:
+    # django-stubs' own aliases: a subclass must repeat the declared types exactly.
+    from django.utils.functional import (  # pyright: ignore[reportPrivateUsage]
+        _Getter,  # pyright: ignore[reportPrivateUsage]
+        _StrOrPromise,  # pyright: ignore[reportPrivateUsage]
+    )
 
 __all__ = ["BoltcallWebhooksConfig"]
 
@@ -18,5 +27,5 @@ class BoltcallWebhooksConfig(AppConfig):
 
     name = "boltcall_webhooks.django"
     label = "boltcall_webhooks"
-    verbose_name = "Boltcall webhooks"
-    default_auto_field = "django.db.models.BigAutoField"
+    verbose_name: _StrOrPromise = "Boltcall webhooks"
+    default_auto_field: str | _Getter[str] = "django.db.models.BigAutoField"
