@@ -332,7 +332,7 @@ def process_claim(inbox: Inbox, router: RouterLike, claim: Claim, renewer: Lease
                     handler.name,
                     delivery.id,
                     delivery.attempts,
-                    _describe(exc),
+                    _storable(_describe(exc)),  # a log file is UTF-8 too
                 )
                 failures.append((handler.name, exc, traceback.format_exc()))
                 if _interrupts(exc):
