@@ -145,7 +145,7 @@ ADAPTER_DEPS = {
 # $BOLTCALL_TEST_POSTGRES_URL): a database of their own, created and dropped by them.
 DJANGO_POSTGRES_TESTS = [
     f"tests/adapters/django/test_inbox_{name}.py"
-    for name in ("app", "contract", "admin", "command", "crash", "group_commit")
+    for name in ("app", "contract", "admin", "command", "crash", "group_commit", "alias")
 ] + ["tests/adapters/django/test_redteam_inbox.py"]  # NUL in data.id: PostgreSQL refuses it
 DJANGO_POSTGRES_ENV = {
     "DJANGO_SETTINGS_MODULE": "adapters.django.settings_postgres",

@@ -27,6 +27,16 @@ DATABASES: dict[str, object] = {
         "OPTIONS": {"timeout": 30},
     }
 }
+# A second database for Inbox("django://other") (a SQLite file beside the first).
+OTHER_DATABASE = {
+    "ENGINE": "django.db.backends.sqlite3",
+    "NAME": os.path.join(
+        os.path.dirname(DATABASES["default"]["NAME"]),  # type: ignore[index]
+        "other.sqlite3",
+    ),
+    "OPTIONS": {"timeout": 30},
+}
+DATABASES["other"] = OTHER_DATABASE
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.contenttypes",

@@ -28,5 +28,6 @@ DATABASES = {
         "PASSWORD": unquote(_SERVER.password or ""),
         "HOST": _SERVER.hostname or "127.0.0.1",
         "PORT": str(_SERVER.port or 5432),
-    }
+    },
+    "other": OTHER_DATABASE,  # noqa: F405 - a SQLite file, as in settings
 }
