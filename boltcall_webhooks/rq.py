@@ -83,23 +83,15 @@ class DeliveryJob:
         return f"{module}.{attr}.run"
 
     def _find_name(self) -> str:
-        module = sys.modules.get(self._module)
-        found = (
-            [
-                attr
-                for attr, value in vars(module).items()
-                if value is self and not attr.startswith("__")
-            ]
-            if module is not None and self._module != "__main__"
-            else []
-        )
-        if not found:
+        module = sys.modules.get(self._module) if self._module != "__main__" else None
+        names = [] if module is None else [n for n, v in vars(module).items() if v is self]
+        if not names:
             msg = (
                 "RQ workers import the job by name: assign register_job(...) to a name at "
                 "the top of an importable module, or pass name='package.module:attr'"
             )
             raise ConfigurationError(msg)
-        return f"{self._module}:{found[0]}"
+        return f"{self._module}:{names[0]}"
 
     def enqueue(self, delivery_id: int) -> Any:
         """Enqueue the job for ``delivery_id`` (what the relay calls); return the RQ job."""
