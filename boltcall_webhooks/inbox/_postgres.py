@@ -86,18 +86,28 @@ _COLUMNS = (
     " d.last_error, d.last_traceback, d.duplicates, d.body"
 )
 _REARM = "d.state = 'dead' AND d.event_type IS NOT NULL AND d.body IS NOT NULL"
-_UPSERT = f"""
-INSERT INTO {{schema}}.deliveries AS d
-    (key, state, event_type, body, received_at, next_attempt_at, last_error, finished_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+_ON_CONFLICT = f"""
 ON CONFLICT (key) DO UPDATE SET
     duplicates = d.duplicates + 1,
     state = CASE WHEN {_REARM} THEN 'pending' ELSE d.state END,
     attempts = CASE WHEN {_REARM} THEN 0 ELSE d.attempts END,
     next_attempt_at = CASE WHEN {_REARM} THEN excluded.received_at ELSE d.next_attempt_at END,
     finished_at = CASE WHEN {_REARM} THEN NULL ELSE d.finished_at END
-RETURNING d.id, (d.xmax = 0) AS inserted, d.state
+RETURNING d.id, (d.xmax = 0) AS inserted, d.state, d.key
 """
+_INSERT = """
+INSERT INTO {schema}.deliveries AS d
+    (key, state, event_type, body, received_at, next_attempt_at, last_error, finished_at)"""
+_UPSERT = _INSERT + "\nVALUES (%s, %s, %s, %s, %s, %s, %s, %s)" + _ON_CONFLICT
+# Group commit: the stores that queued while one was running, in one statement (keys
+# distinct within it: ON CONFLICT cannot touch one row twice in a statement).
+_UPSERT_MANY = (
+    _INSERT
+    + """
+SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::bytea[], %s::timestamptz[],
+    %s::timestamptz[], %s::text[], %s::timestamptz[])"""
+    + _ON_CONFLICT
+)
 # Expired leases whose worker used the last attempt: dead, never claimed again.
 _BURY_SET = """state = 'dead', finished_at = %(now)s,
         lease_owner = NULL, lease_expires_at = NULL, lease_token = lease_token + 1,
@@ -343,12 +353,27 @@ def _connection_params(
     return params, schema
 
 
+class _Waiter:
+    """One store waiting for the statement that writes it (group commit)."""
+
+    __slots__ = ("done", "error", "item", "lead", "row")
+
+    def __init__(self, item: NewDelivery) -> None:
+        self.item = item
+        self.done = threading.Event()
+        self.lead = False
+        self.row: Any = None
+        self.error: BaseException | None = None
+
+
 class PostgresBackend(Backend):
     """Stores deliveries in PostgreSQL tables (see the module docstring).
 
     Attributes:
         schema: The schema holding the tables.
         channel: The ``LISTEN``/``NOTIFY`` channel stores notify.
+        store_commits: Statements (each its own commit) :meth:`store` ran in this
+            process; fewer than the stores when group commit batched them.
     """
 
     name = "postgresql"
@@ -372,12 +397,14 @@ class PostgresBackend(Backend):
         self._pool_size = pool_size
         self._timeout = timeout
         self._prepare_threshold = prepare_threshold
+        self.store_commits = 0
         identifier = sql.Identifier(self.schema)
         # Rendered once: psycopg then parses and prepares each statement once per connection.
         self._sql: dict[str, bytes] = {
             name: sql.SQL(_trusted(text)).format(schema=identifier).as_bytes(None)
             for name, text in {
                 "upsert": _UPSERT,
+                "upsert_many": _UPSERT_MANY,
                 "claim": _CLAIM,
                 "claim_one": _CLAIM_ONE,
                 "handoff_due": _HANDOFF_DUE,
@@ -403,6 +430,9 @@ class PostgresBackend(Backend):
         self._listening = threading.Event()
         self._stop = threading.Event()
         self._wakes: weakref.WeakSet[threading.Event] = weakref.WeakSet()
+        self._batch_lock = threading.Lock()
+        self._queue: list[_Waiter] = []
+        self._leading = False
 
     def _abandon_after_fork(self) -> None:
         """In a forked child: forget the parent's pools and listener without closing them."""
@@ -621,22 +651,91 @@ class PostgresBackend(Backend):
                 conn.close()
 
     def store(self, item: NewDelivery) -> Stored:
-        """Store ``item`` with one autocommit upsert (see :meth:`Backend.store`)."""
-        params = self._upsert_params(item)
-        upsert = self._sql["upsert"]
+        """Store ``item`` with one autocommit upsert (see :meth:`Backend.store`).
+
+        Group commit: a store that arrives while another is running queues; the
+        first of the queue then writes every queued item in ONE statement (one round
+        trip, one commit) and hands the lead on. Alone, a store is one single-row
+        upsert, as if there were no queue.
+        """
         if not self._migrated:
             self.migrate()
         crash_point("before_insert")
+        if _crash_armed("after_insert"):  # tests only: stop between insert and commit
+            params, upsert = self._upsert_params(item), self._sql["upsert"]
 
-        def work(conn: psycopg.Connection[Any]) -> Any:
-            if _crash_armed("after_insert"):  # tests only: stop between insert and commit
+            def work(conn: psycopg.Connection[Any]) -> Any:
                 with conn.transaction():
                     row = conn.execute(upsert, params).fetchone()
                     crash_point("after_insert")
                 return row
-            return conn.execute(upsert, params).fetchone()
 
-        return self._stored_after_commit(item, self._run("store", work))
+            return self._stored_after_commit(item, self._run("store", work))
+        waiter = _Waiter(item)
+        with self._batch_lock:
+            self._queue.append(waiter)
+            lead = not self._leading
+            if lead:
+                self._leading = True
+        if not lead:
+            waiter.done.wait()
+        if lead or waiter.lead:
+            with self._batch_lock:
+                batch, self._queue = self._queue, []
+            try:
+                self._write_batch(batch)
+            finally:
+                with self._batch_lock:
+                    if self._queue:
+                        successor = self._queue[0]
+                        successor.lead = True
+                        successor.done.set()
+                    else:
+                        self._leading = False
+        if waiter.error is not None:
+            raise waiter.error
+        return self._stored_after_commit(item, waiter.row)
+
+    def _write_batch(self, batch: list[_Waiter]) -> None:
+        """Upsert the items of ``batch`` (distinct keys per statement); set each result."""
+        rounds: list[list[_Waiter]] = []
+        keys: list[set[str]] = []
+        for waiter in batch:  # a key seen twice waits for the next statement
+            for group, seen in zip(rounds, keys, strict=True):
+                if waiter.item.key not in seen:
+                    group.append(waiter)
+                    seen.add(waiter.item.key)
+                    break
+            else:
+                rounds.append([waiter])
+                keys.append({waiter.item.key})
+        try:
+            for group in rounds:
+                self._write_group(group)
+        except BaseException as exc:
+            for waiter in batch:
+                if waiter.row is None:
+                    waiter.error = exc
+        finally:
+            for waiter in batch:
+                waiter.done.set()
+
+    def _write_group(self, group: list[_Waiter]) -> None:
+        self.store_commits += 1
+        if len(group) == 1:
+            params = self._upsert_params(group[0].item)
+            group[0].row = self._run(
+                "store", lambda conn: conn.execute(self._sql["upsert"], params).fetchone()
+            )
+            return
+        rows_in = [self._upsert_params(waiter.item) for waiter in group]
+        columns = [list(column) for column in zip(*rows_in, strict=True)]
+        rows = self._run(
+            "store", lambda conn: conn.execute(self._sql["upsert_many"], columns).fetchall()
+        )
+        by_key = {row[3]: row for row in rows}
+        for waiter in group:
+            waiter.row = by_key[waiter.item.key]
 
     async def _async_pool(self) -> psycopg_pool.AsyncConnectionPool[Any]:
         loop = asyncio.get_running_loop()

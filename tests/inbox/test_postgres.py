@@ -260,6 +260,47 @@ def test_a_backend_terminated_mid_handler_leaves_the_delivery_to_be_retried(
         inbox.close()
 
 
+# -- group commit ----------------------------------------------------------------------
+
+
+def test_concurrent_stores_share_statements_and_each_gets_its_own_answer(
+    pg: tuple[str, str],
+) -> None:
+    inbox = Inbox(pg[1], pool_size=4)
+    inbox.migrate()
+    threads_count, per_thread = 16, 10
+    barrier = threading.Barrier(threads_count)
+    results: list[Any] = []
+
+    def store(number: int) -> None:
+        barrier.wait()
+        for n in range(per_thread):
+            body = lead_body(number * per_thread + n)
+            results.append(inbox.store(body))
+            results.append(inbox.store(lead_body(999)))  # the same key from every thread
+
+    threads = [threading.Thread(target=store, args=(n,)) for n in range(threads_count)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(TIMEOUT)
+        stores = threads_count * per_thread * 2
+        assert len(results) == stores
+        commits = inbox.backend.store_commits  # type: ignore[attr-defined]
+        print(f"{stores} concurrent stores in {commits} statements")
+        assert commits < stores  # batched
+        shared = [r for r in results if r.key == _key(lead_body(999))]
+        assert len(shared) == threads_count * per_thread
+        assert sum(not r.duplicate for r in shared) == 1  # stored once, then duplicates
+        assert len({r.id for r in shared}) == 1
+        assert inbox.get(shared[0].id).duplicates == len(shared) - 1
+        assert len({r.id for r in results}) == threads_count * per_thread + 1
+        assert inbox.stats()["pending"] == threads_count * per_thread + 1
+    finally:
+        inbox.close()
+
+
 # -- async: no thread per request ------------------------------------------------------
 
 
