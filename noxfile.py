@@ -47,6 +47,7 @@ nox.options.sessions = [
     "inbox_proofs",
     "bench_inbox",
     "queues",
+    "bench_inbox_postgres",
 ]
 
 
@@ -80,8 +81,14 @@ def _run_length(session: nox.Session) -> tuple[bool, list[str]]:
 
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
-    """Core test suite on every supported Python, with no web framework installed."""
-    _install_package(session, "[hypothesis]")
+    """Core test suite on every supported Python, with no web framework installed.
+
+    The inbox tests run on SQLite and on PostgreSQL (the ``[postgres]`` extra; the
+    server at ``BOLTCALL_TEST_POSTGRES_URL``, 127.0.0.1:5432 by default). Without a
+    server they are skipped with the reason, or fail if ``BOLTCALL_REQUIRE_POSTGRES``
+    is set (``.ci/run`` sets it, after starting the server if it was down).
+    """
+    _install_package(session, "[hypothesis,postgres]")
     session.install(*TEST_DEPS)
     session.run(
         "pytest",
@@ -113,7 +120,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=LATEST)
 def typing(session: nox.Session) -> None:
     """mypy --strict, pyright (strict) and pyright --verifytypes on the package and type tests."""
-    _install_package(session, "[flask,django,starlette,hypothesis]")
+    _install_package(session, "[flask,django,starlette,hypothesis,postgres]")
     session.install(
         "mypy>=2.4,<3", "pyright[nodejs]>=1.1.414,<1.2", "django-stubs>=6.1", "fastapi", *TEST_DEPS
     )
@@ -429,6 +436,27 @@ def bench_inbox(session: nox.Session) -> None:
     session.run(
         "python",
         "tests/bench/bench_inbox_sqlite.py",
+        *args,
+        *posargs,
+        env={"BOLTCALL_EXPECT_INSTALLED": "1"},
+    )
+
+
+@nox.session(python=LATEST)
+def bench_inbox_postgres(session: nox.Session) -> None:
+    """The PostgreSQL inbox's costs as ratios of one run (quick; ``-- --full`` for the long run).
+
+    store vs the same bare INSERT ... ON CONFLICT round trip at 1 and 16 clients
+    (>= 0.8x); worker claim+dispatch+mark vs a bare SKIP LOCKED claim+update loop
+    (<= 2x per delivery); 4 workers vs 1 with 10 ms handlers (>= 2.5x). Needs the
+    server (see ``tests``); fails if a target is missed.
+    """
+    _install_package(session, "[postgres]")
+    full, posargs = _run_length(session)
+    args = [] if full else ["--quick"]
+    session.run(
+        "python",
+        "tests/bench/bench_inbox_postgres.py",
         *args,
         *posargs,
         env={"BOLTCALL_EXPECT_INSTALLED": "1"},
