@@ -38,6 +38,7 @@ tables; ``migrate()`` creates it. Passwords never reach a repr, a log or an erro
 from __future__ import annotations
 
 import asyncio
+import atexit
 import hashlib
 import logging
 import math
@@ -475,6 +476,9 @@ class PostgresBackend(Backend):
                 )
                 pool.open(wait=False)
                 self._pool = pool
+                # A script that never calls close() (the CLI after an error) must not
+                # leave the pool's threads to the interpreter's teardown.
+                atexit.register(_close_at_exit, weakref.ref(self))
             return self._pool
 
     def _run(self, action: str, work: Callable[[psycopg.Connection[Any]], _T]) -> _T:
@@ -1135,6 +1139,12 @@ class PostgresBackend(Backend):
             if deleted < _PURGE_BATCH:
                 break
         return removed
+
+
+def _close_at_exit(ref: weakref.ReferenceType[PostgresBackend]) -> None:
+    backend = ref()
+    if backend is not None:
+        backend.close()
 
 
 def _rollback(conn: psycopg.Connection[Any]) -> None:
