@@ -163,18 +163,33 @@ def test_a_bad_row_fails_alone_through_store_async(
 ) -> None:
     inbox = _inbox(tmp_path)
     backend = _backend(inbox)
-    sizes = _slow_commits(monkeypatch, backend, 0.05)  # the calls below meet in one batch
+    sizes: list[int] = []
+    release = threading.Event()
+    original = backend._commit_batch
+
+    def held(batch: Sequence[_Slot]) -> None:
+        sizes.append(len(batch))
+        release.wait(10)  # the first commit waits until every call below is queued
+        original(batch)
+
+    monkeypatch.setattr(backend, "_commit_batch", held)
 
     async def main() -> list[Stored | BaseException]:
-        calls = [backend.store_async(_item(f"good-{number}")) for number in range(5)]
-        calls.insert(2, backend.store_async(_item(None)))
+        first = asyncio.ensure_future(backend.store_async(_item("first")))
+        while not sizes:  # the writer holds the first store's batch
+            await asyncio.sleep(0.001)
+        calls = [asyncio.ensure_future(backend.store_async(_item(f"good-{n}"))) for n in range(5)]
+        calls.insert(2, asyncio.ensure_future(backend.store_async(_item(None))))
+        await asyncio.sleep(0.01)  # all six queued
+        release.set()
+        await first
         return await asyncio.gather(*calls, return_exceptions=True)
 
     results = asyncio.run(main())
+    assert sizes == [1, 6]  # the bad row shared its batch with five good ones
     assert isinstance(results[2], InboxError)
     assert all(isinstance(result, Stored) for index, result in enumerate(results) if index != 2)
-    assert max(sizes) == 6
-    assert inbox.stats()["pending"] == 5
+    assert inbox.stats()["pending"] == 6
     inbox.close()
 
 
