@@ -99,6 +99,7 @@ def tests(session: nox.Session) -> None:
         # Real brokers and queue workers: the queues session.
         "--ignore=tests/queues",
         "--ignore=tests/inbox_crash",  # real servers and processes: the inbox_proofs session
+        "--ignore=tests/inbox_chaos",  # the same, on PostgreSQL
         # Snippets run in the docs session, with every framework they show installed.
         "--ignore=tests/test_docs.py",
         *session.posargs,
@@ -408,8 +409,11 @@ def inbox_proofs(session: nox.Session) -> None:
     after a handler, during purge) kills its process with SIGKILL; then the sender's
     log is checked against the inbox (~70 s). Then the chaos run under load in its
     quick version (~2,000 deliveries, under a minute); ``-- --full`` for >= 20,000.
+    Then the PostgreSQL chaos run (tests/inbox_chaos: 3 web servers, 4 workers,
+    kill -9 and pg_terminate_backend; ~1,000 deliveries, ~25 s; needs the server as
+    the ``tests`` session does; ``-- --full``: 20,000).
     """
-    _install_package(session, "[flask,starlette]")
+    _install_package(session, "[flask,starlette,postgres]")
     session.install("flask", "starlette", "gunicorn", "uvicorn", *TEST_DEPS)
     full, posargs = _run_length(session)
     env = {"BOLTCALL_EXPECT_INSTALLED": "1"}
@@ -418,6 +422,11 @@ def inbox_proofs(session: nox.Session) -> None:
     )
     if full:
         session.run("python", "-m", "tests.inbox_crash.chaos", "--full", env=env)
+    chaos_env = {**env, "BOLTCALL_CHAOS_DELIVERIES": "20000"} if full else env
+    session.run(
+        "pytest", "tests/inbox_chaos", "-m", "servers", "-p", "no:cacheprovider", *posargs,
+        env=chaos_env,
+    )  # fmt: skip
 
 
 @nox.session(python=LATEST)

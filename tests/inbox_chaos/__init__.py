@@ -1,0 +1,1 @@
+"""Chaos runs of the inbox across several processes standing in for several machines."""

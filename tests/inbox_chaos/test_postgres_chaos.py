@@ -1,0 +1,243 @@
+"""Many machines simulated on one: web servers and workers sharing one PostgreSQL inbox.
+
+Three web server processes (two gunicorn serving the Flask ``inbox=`` view, one
+uvicorn serving the Starlette ``inbox=`` endpoint, each with several workers) and
+four ``boltcall-webhooks inbox work`` processes share one schema. While 64
+clients send genuine and forged deliveries, a chaos loop ``kill -9``s web
+workers and worker processes (restarting the latter, as systemd would) and
+another terminates the inbox's database backends (``pg_terminate_backend``).
+Then every delivery that never got a 2xx is re-sent (a person re-sending from
+the dashboard) and the database is checked against the sender's log: 0 lost,
+0 processed twice (ledger through ``delivery.connection``), 0 forged stored,
+nothing left ``processing``.
+
+Quick by default (~1,000 deliveries); ``BOLTCALL_CHAOS_DELIVERIES=20000`` for the
+full run. Needs PostgreSQL (skipped with the reason without it, failed when
+``BOLTCALL_REQUIRE_POSTGRES`` is set) and flask, starlette, gunicorn, uvicorn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import pathlib
+import random
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+pytest.importorskip("flask")
+pytest.importorskip("starlette")
+pytest.importorskip("gunicorn")
+pytest.importorskip("uvicorn")
+
+from inbox_crash.chaos import QUICK, Chaos, Settings, _jobs, _load, _resend
+from inbox_crash.harness import Cluster, Proc, SenderLog, check_outcome, is_2xx
+
+from .pg_handlers import LEDGER_SCHEMA
+
+pytestmark = pytest.mark.servers
+
+SERVER_ENV = "BOLTCALL_TEST_POSTGRES_URL"
+DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def _server() -> str:
+    return os.environ.get(SERVER_ENV) or DEFAULT_SERVER
+
+
+def _psycopg() -> Any:
+    reason = None
+    try:
+        import psycopg
+    except ImportError:
+        reason = 'psycopg is not installed (pip install "boltcall-webhooks[postgres]")'
+    else:
+        try:
+            with psycopg.connect(_server(), connect_timeout=3, autocommit=True) as conn:
+                conn.execute("SELECT 1")
+        except psycopg.Error as exc:
+            reason = f"no PostgreSQL answers at ${SERVER_ENV} or the default: {type(exc).__name__}"
+    if reason is None:
+        return psycopg
+    if os.environ.get("BOLTCALL_REQUIRE_POSTGRES"):
+        pytest.fail(f"PostgreSQL is required here (BOLTCALL_REQUIRE_POSTGRES is set) but {reason}")
+    pytest.skip(f"PostgreSQL chaos run skipped: {reason}")
+
+
+class PostgresCluster(Cluster):
+    """The crash tests' cluster on a fresh PostgreSQL schema instead of a SQLite file."""
+
+    def __init__(self, directory: pathlib.Path, *, lease: float) -> None:
+        super().__init__(directory, lease=lease)
+        self.psycopg = _psycopg()
+        self.schema = f"chaos_{uuid.uuid4().hex[:10]}"
+        #: The inbox's backends carry this name, so the chaos loop kills only ours.
+        self.application = f"bt_{self.schema}"
+        options = quote(f"-c search_path={self.schema},public", safe="")
+        joiner = "&" if "?" in _server() else "?"
+        self.url = (
+            f"{_server()}{joiner}schema={self.schema}&options={options}"
+            f"&application_name={self.application}"
+        )
+
+    def _sql(self, statement: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        with self.psycopg.connect(_server(), autocommit=True) as conn:
+            conn.execute(f'SET search_path = "{self.schema}", public')
+            cursor = conn.execute(statement, params)
+            return [tuple(row) for row in cursor.fetchall()] if cursor.description else []
+
+    def prepare(self) -> None:
+        from boltcall_webhooks.inbox import Inbox
+
+        self._sql(f'CREATE SCHEMA "{self.schema}"')
+        inbox = Inbox(self.url)
+        inbox.migrate()
+        inbox.close()
+        self._sql(LEDGER_SCHEMA)
+
+    def query(self, sql: str, params: Any = ()) -> list[Any]:
+        return self._sql(sql, tuple(params))
+
+    def rows(self) -> dict[str, tuple[int, str, int, bool]]:
+        return {
+            key: (delivery_id, state, duplicates, has_body)
+            for delivery_id, key, state, duplicates, has_body in self._sql(
+                "SELECT id, key, state, duplicates, body IS NOT NULL FROM deliveries"
+            )
+        }
+
+    def stats(self) -> Counter[str]:
+        return Counter(dict(self._sql("SELECT state, count(*) FROM deliveries GROUP BY state")))
+
+    def start_worker(self, extra: Mapping[str, str] = {}, *, concurrency: int = 2) -> Proc:
+        argv = [
+            sys.executable, "-m", "boltcall_webhooks", "inbox", "work",
+            "--router", "tests.inbox_chaos.pg_handlers:router",
+            "--concurrency", str(concurrency), "--lease", str(self.lease),
+        ]  # fmt: skip
+        return self._start("worker", argv, extra)
+
+    def terminate_backends(self, rng: random.Random, share: float) -> int:
+        """``pg_terminate_backend`` on a random ``share`` of the inbox's live backends."""
+        pids = [
+            row[0]
+            for row in self._sql(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = %s",
+                (self.application,),
+            )
+        ]
+        victims = rng.sample(pids, max(1, int(len(pids) * share))) if pids else []
+        for pid in victims:
+            self._sql("SELECT pg_terminate_backend(%s)", (pid,))
+        return len(victims)
+
+    def close(self) -> None:
+        super().close()
+        with (
+            contextlib.suppress(self.psycopg.Error),
+            self.psycopg.connect(_server(), autocommit=True) as conn,
+        ):
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name = %s",
+                (self.application,),
+            )
+            conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
+
+
+class BackendKiller:
+    """Terminates some of the inbox's database backends every ``interval`` seconds."""
+
+    def __init__(self, cluster: PostgresCluster, interval: float, seed: int) -> None:
+        self.cluster = cluster
+        self.interval = interval
+        self.terminated = 0
+        self.rounds = 0
+        self._random = random.Random(seed)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="pg-chaos", daemon=True)
+
+    def __enter__(self) -> BackendKiller:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval * self._random.uniform(0.5, 1.5)):
+            self.terminated += self.cluster.terminate_backends(self._random, 0.3)
+            self.rounds += 1
+
+
+@pytest.fixture
+def cluster(tmp_path: pathlib.Path) -> Iterator[PostgresCluster]:
+    """Servers and workers around a fresh schema, all stopped and the schema dropped after."""
+    with PostgresCluster(tmp_path, lease=QUICK.lease) as found:
+        yield found
+
+
+def test_many_machines_chaos_loses_nothing_and_runs_nothing_twice(
+    cluster: PostgresCluster,
+) -> None:
+    """0 lost, 0 processed twice, 0 forged stored, nothing left processing; chaos happened."""
+    deliveries = int(os.environ.get("BOLTCALL_CHAOS_DELIVERIES") or 1000)
+    settings = Settings(
+        deliveries=deliveries, settle_timeout=180.0 if deliveries <= 2000 else 900.0
+    )
+    jobs, forged_keys = _jobs(settings)
+    log = SenderLog()
+    forged: dict[str, int | str] = {}
+    sleep = {"BOLTCALL_TEST_HANDLER_SLEEP": str(settings.handler_sleep)}
+    cluster.prepare()
+    gunicorn = cluster.start_gunicorn(workers=2)
+    uvicorn = cluster.start_uvicorn(workers=2)
+    gthread = cluster.start_gunicorn(workers=2, threads=4)
+    workers = [cluster.start_worker(sleep) for _ in range(4)]
+    chaos = Chaos(cluster, gunicorn, uvicorn, workers, settings)
+    ports = [gunicorn.port, uvicorn.port, gthread.port]
+    started = time.monotonic()
+    chaos.start()
+    try:
+        with BackendKiller(cluster, interval=1.0, seed=settings.seed) as killer:
+            asyncio.run(_load(ports, jobs, settings.clients, log, forged))
+    finally:
+        chaos.stop()
+    load_seconds = time.monotonic() - started
+    first = Counter(str(seen[0]) for seen in log.statuses.values())
+    time.sleep(2.0)  # let the servers respawn their workers
+    resend_rounds = _resend(ports, log, forged, 16)
+    stats = cluster.wait_settled(settings.deliveries, settings.settle_timeout)
+    figures = check_outcome(cluster, log, forged_keys=forged_keys)
+    assert not {name: s for name, s in forged.items() if is_2xx(s)}, "a forged delivery got a 2xx"
+    figures.update(
+        {
+            "web_servers": 3,
+            "worker_processes": len(chaos.workers),
+            "kills": dict(chaos.kills),
+            "backends_terminated": killer.terminated,
+            "first_try_statuses": dict(first),
+            "resend_rounds": resend_rounds,
+            "load_seconds": round(load_seconds, 1),
+            "final_states": dict(stats),
+        }
+    )
+    print(f"\npostgres chaos: {json.dumps(figures)}")
+    assert figures["done"] == settings.deliveries
+    assert killer.terminated >= 3
+    kills = chaos.kills
+    assert all(kills.get(kind, 0) >= 1 for kind in ("gunicorn", "uvicorn", "worker")), kills
+    # Some stores met a terminated backend or a killed web worker: 503s or cut
+    # connections, all re-sent and stored once (checked above).
+    assert sum(n for status, n in first.items() if status != "200") >= 1, first
