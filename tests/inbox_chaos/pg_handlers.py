@@ -4,12 +4,16 @@ The same three handlers as :mod:`tests.inbox_crash.handlers`: ``ledger`` and
 ``ledger_after`` write ``(delivery id, handler, key)`` through
 ``delivery.connection`` (committed with the success mark: exactly once each),
 ``outside`` appends ``id<TAB>key<TAB>pid`` to ``BOLTCALL_TEST_EFFECTS`` (at least
-once, always with the delivery's key) after sleeping ``BOLTCALL_TEST_HANDLER_SLEEP``.
+once, always with the delivery's key) after sleeping ``BOLTCALL_TEST_HANDLER_SLEEP``;
+with ``BOLTCALL_TEST_KILL_IN_HANDLER=N`` the process SIGKILLs itself right after its
+N-th outside effect (the crash matrix's "in a handler" point).
 """
 
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import time
 
 from boltcall_webhooks import Event, Router
@@ -22,6 +26,9 @@ LEDGER_SCHEMA = (
 )
 
 _sleep = float(os.environ.get("BOLTCALL_TEST_HANDLER_SLEEP", "0") or 0)
+_kill_after = int(os.environ.get("BOLTCALL_TEST_KILL_IN_HANDLER", "0") or 0)
+_effects = 0
+_lock = threading.Lock()
 
 router = Router()
 
@@ -42,7 +49,8 @@ def ledger(event: Event, delivery: Delivery) -> None:
 
 @router.on_any(name="outside")
 def outside(event: Event, delivery: Delivery) -> None:
-    """An outside effect: a line in a file."""
+    """An outside effect: a line in a file, then maybe the process dies."""
+    global _effects  # noqa: PLW0603
     del event
     if _sleep:
         time.sleep(_sleep)
@@ -54,6 +62,11 @@ def outside(event: Event, delivery: Delivery) -> None:
             os.write(fd, line)
         finally:
             os.close(fd)
+    if _kill_after:
+        with _lock:
+            _effects += 1
+            if _effects >= _kill_after:
+                os.kill(os.getpid(), signal.SIGKILL)
 
 
 @router.on_any(name="ledger_after")
