@@ -409,9 +409,9 @@ def inbox_proofs(session: nox.Session) -> None:
     after a handler, during purge) kills its process with SIGKILL; then the sender's
     log is checked against the inbox (~70 s). Then the chaos run under load in its
     quick version (~2,000 deliveries, under a minute); ``-- --full`` for >= 20,000.
-    Then the PostgreSQL chaos run (tests/inbox_chaos: 3 web servers, 4 workers,
-    kill -9 and pg_terminate_backend; ~1,000 deliveries, ~25 s; needs the server as
-    the ``tests`` session does; ``-- --full``: 20,000).
+    Then tests/inbox_chaos on PostgreSQL (needs the server as the ``tests`` session
+    does): the same crash matrix, and the chaos run with 3 web servers, 4 workers,
+    kill -9 and pg_terminate_backend (~1,000 deliveries, ~25 s; ``-- --full``: 20,000).
     """
     _install_package(session, "[flask,starlette,postgres]")
     session.install("flask", "starlette", "gunicorn", "uvicorn", *TEST_DEPS)
