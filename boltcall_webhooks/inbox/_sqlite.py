@@ -589,6 +589,7 @@ class SQLiteBackend(Backend):
                 for waiter in batch:
                     waiter.error = exc
             loop = batch[0].loop
+            groups: dict[asyncio.AbstractEventLoop, list[_AsyncWaiter]]
             if all(waiter.loop is loop for waiter in batch):
                 groups = {loop: batch}
             else:

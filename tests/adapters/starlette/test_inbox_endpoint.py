@@ -148,6 +148,14 @@ class _Spy(Inbox):
     def __init__(self, url: str) -> None:
         super().__init__(url)
         self.calls: list[tuple[str, int]] = []
+        backend: Any = self.backend
+        commit_batch = backend._commit_batch
+
+        def spied(batch: Any) -> None:
+            self.calls.append(("commit", threading.get_ident()))
+            commit_batch(batch)
+
+        backend._commit_batch = spied  # the SQLite write (store's and store_async's)
 
     def store(self, body: bytes, *, headers: Any = None) -> Stored:
         self.calls.append(("store", threading.get_ident()))
@@ -164,9 +172,35 @@ def test_storing_never_blocks_the_loop(
     """The endpoint awaits ``store_async``; the SQLite write runs in another thread."""
     inbox = _Spy(f"sqlite:///{tmp_path / 'inbox.sqlite3'}")
     check_stored_then_duplicate(serve(inbox), inbox)
-    assert [name for name, _ in inbox.calls] == ["store_async", "store", "store_async", "store"]
-    assert inbox.calls[1][1] != inbox.calls[0][1]
+    assert [name for name, _ in inbox.calls] == [
+        "store_async", "commit", "store_async", "commit"
+    ]  # fmt: skip
+    assert inbox.calls[1][1] != inbox.calls[0][1]  # the inbox's writer thread
     assert inbox.calls[3][1] != inbox.calls[2][1]
+
+
+def test_the_endpoint_hands_its_parsed_event_to_the_inbox(
+    tmp_path: pathlib.Path, serve: Callable[[Inbox], Post], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plain ``Inbox`` is not made to parse the verified body a second time."""
+    import boltcall_webhooks.inbox as inbox_module
+
+    parsed: list[bytes] = []
+    parse_event = inbox_module.parse_event
+
+    def counting(body: Any) -> Any:
+        parsed.append(body)
+        return parse_event(body)
+
+    monkeypatch.setattr(inbox_module, "parse_event", counting)
+    inbox = Inbox(f"sqlite:///{tmp_path / 'inbox.sqlite3'}")
+    check_stored_then_duplicate(serve(inbox), inbox)
+    assert parsed == []
+    # The keys, types and states are those of an inbox that parsed the body itself.
+    for delivery in inbox.list():
+        assert delivery.body is not None
+        assert delivery.key == inbox._prepare(delivery.body).key
+        assert delivery.event_type == "new_lead"
 
 
 def test_construction_errors(tmp_path: pathlib.Path) -> None:
