@@ -436,7 +436,10 @@ def bench_inbox(session: nox.Session) -> None:
     (a) store vs a bare INSERT+COMMIT loop (>= 0.8x) and group commit at 32 writers
     (>= 5x one writer); (b) the inbox= endpoint vs the verify-only one under gunicorn
     and uvicorn (>= 0.7x requests/s); (c) worker overhead vs a bare claim+update loop
-    (<= 2x). Prints this disk's fsync cost; fails if a target is missed.
+    (<= 2x); gunicorn and uvicorn served as docs/inbox.md recommends (one process),
+    the same for both endpoints. Prints this disk's fsync cost. The full run fails if a
+    target is missed; the quick run (CI, noisy shared cores) only below looser floors:
+    (a) 0.6x and 1.5x, (b) 0.5x, (c) 3x (it prints "below target" in between).
     """
     _install_package(session, "[flask,starlette]")
     session.install("flask", "starlette", "gunicorn", "uvicorn")
