@@ -163,6 +163,9 @@ class DjangoBackend(Backend):
     """Stores deliveries with the Django ORM in the database ``alias`` (see the module)."""
 
     name = "django"
+    # Each store_async thread holds its own connection (Django's are per thread): a few
+    # threads, not dozens, and each releases it as a request would (release_thread).
+    store_threads = 4
 
     def __init__(self, alias: str = "default") -> None:
         self.alias = alias
@@ -237,6 +240,10 @@ class DjangoBackend(Backend):
     def connection(self) -> Any:
         """This thread's connection to the alias (what ``delivery.connection`` is)."""
         return connections[self.alias]
+
+    def release_thread(self) -> None:
+        """Close this store thread's connection if ``CONN_MAX_AGE`` says so, or if unusable."""
+        connections[self.alias].close_if_unusable_or_obsolete()
 
     @contextmanager
     def _guard(self, action: str) -> Generator[None]:

@@ -72,7 +72,6 @@ __all__ = [
 
 logger = logging.getLogger("boltcall_webhooks.inbox")
 
-_STORE_THREADS = 32  # threads for store_async (per inbox and process)
 _MAX_KEY_CHARS = 1024  # longer dedupe keys fall back to the body's SHA-256 (index limits)
 _MAX_TYPE_CHARS = 255  # event types are stored cut to this (the Django app's column)
 
@@ -268,7 +267,7 @@ class Inbox:
             # executor has only a few threads).
             self._backend.refuse_in_handler("store_async")
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._store_executor(), self.store, body)
+            return await loop.run_in_executor(self._store_executor(), self._store_on_thread, body)
         stored = await self._backend.store_async(self._prepare(body))
         self.wakeup.set()
         self._after_store(stored)
@@ -303,11 +302,18 @@ class Inbox:
             except Exception:  # the delivery is stored: the 200 must not depend on this
                 logger.exception("inbox: a store listener failed for delivery %s", stored.id)
 
+    def _store_on_thread(self, body: bytes) -> Stored:
+        try:
+            return self.store(body)
+        finally:
+            self._backend.release_thread()
+
     def _store_executor(self) -> concurrent.futures.ThreadPoolExecutor:
         with self._executor_lock:
             if self._executor is None or self._executor_pid != os.getpid():
                 self._executor = concurrent.futures.ThreadPoolExecutor(
-                    max_workers=_STORE_THREADS, thread_name_prefix="boltcall-inbox-store"
+                    max_workers=self._backend.store_threads,
+                    thread_name_prefix="boltcall-inbox-store",
                 )
                 self._executor_pid = os.getpid()
             return self._executor

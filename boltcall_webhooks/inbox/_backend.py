@@ -125,6 +125,9 @@ class Backend(abc.ABC):
 
     #: A short name for logs and reprs ("sqlite", "postgresql").
     name: str = "backend"
+    #: Threads that :meth:`Inbox.store_async` stores on when :meth:`store_async` is not
+    #: overridden: enough for concurrent requests to meet in one group commit.
+    store_threads: int = 32
 
     @abc.abstractmethod
     def migrate(self) -> None:
@@ -167,6 +170,13 @@ class Backend(abc.ABC):
         Called before a write is handed to another thread (``store_async``): there it
         would wait for the lock this thread's transaction holds. The default does
         nothing (a backend whose handlers' writes do not lock out other writers).
+        """
+
+    def release_thread(self) -> None:  # noqa: B027 - a no-op by default
+        """Called on a ``store_async`` thread after each store: free what it holds, if due.
+
+        The Django backend closes the thread's connection as Django would at the end
+        of a request (``CONN_MAX_AGE``, an unusable connection); the default does nothing.
         """
 
     async def store_async(self, item: NewDelivery) -> Stored:

@@ -7,7 +7,9 @@ file is ``$BOLTCALL_TEST_DJANGO_SQLITE`` (set here for child processes to share)
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 
 _PACKAGE = __name__.rpartition(".")[0]
@@ -17,13 +19,16 @@ DEBUG = False
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 ROOT_URLCONF = f"{_PACKAGE}.urls"
 USE_TZ = True
+if "BOLTCALL_TEST_DJANGO_SQLITE" not in os.environ:
+    # Made once, by the first process (child processes inherit the variable), and
+    # removed when that process ends.
+    _folder = tempfile.mkdtemp(prefix="boltcall-django-")
+    atexit.register(shutil.rmtree, _folder, ignore_errors=True)
+    os.environ["BOLTCALL_TEST_DJANGO_SQLITE"] = os.path.join(_folder, "db.sqlite3")
 DATABASES: dict[str, object] = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": os.environ.setdefault(
-            "BOLTCALL_TEST_DJANGO_SQLITE",
-            os.path.join(tempfile.mkdtemp(prefix="boltcall-django-"), "db.sqlite3"),
-        ),
+        "NAME": os.environ["BOLTCALL_TEST_DJANGO_SQLITE"],
         "OPTIONS": {"timeout": 30},
     }
 }
