@@ -62,7 +62,8 @@ def kill_chaos(harness: Harness, count: int = CHAOS_COUNT, seed: int = 15) -> di
     harness.env.update(QA_GRACE="5", QA_SLEEP="0.005")  # kills land inside handlers
     harness.start_workers()
     harness.start_relay()
-    producer = harness.produce(0, count, threads=4)
+    # Paced so that the run lasts (~12 s quick, ~60 s full) and kills land under load.
+    producer = harness.produce(0, count, threads=4, pace=4 * (12 if QUICK else 60) / count)
     done = threading.Event()
     kills = {"children": 0, "whole": 0}
     lock = threading.Lock()
@@ -94,7 +95,13 @@ def kill_chaos(harness: Harness, count: int = CHAOS_COUNT, seed: int = 15) -> di
         rows = read_stored(producer)
         # Keep killing while most of it goes through the workers (at most 2 more minutes).
         deadline = time.monotonic() + 120
-        while harness.states().get("done", 0) < count * 0.9 and time.monotonic() < deadline:
+
+        def busy() -> bool:
+            with lock:
+                few = kills["children"] + kills["whole"] < 3
+            return few or harness.states().get("done", 0) < count * 0.9
+
+        while busy() and time.monotonic() < deadline:
             time.sleep(0.5)
     finally:
         done.set()
