@@ -333,3 +333,74 @@ def test_store_async_works_in_a_forked_child(tmp_path: pathlib.Path) -> None:
     assert not stored.duplicate
     assert inbox.stats()["pending"] == 3
     inbox.close()
+
+
+class _InterruptedError(Exception):
+    pass
+
+
+class _InterruptedLock:
+    """A waiter's lock whose waiting thread is interrupted (as ``KeyboardInterrupt`` would)."""
+
+    def __init__(self, lock: Any) -> None:
+        self.lock = lock
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        raise _InterruptedError
+
+    def release(self) -> None:
+        self.lock.release()
+
+
+def test_a_thread_that_stops_waiting_does_not_strand_the_rest_of_its_batch(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The leader wakes one waiter, each wakes the next; a missing link costs a timeout only."""
+    inbox = _inbox(tmp_path)
+    backend = _backend(inbox)
+    release = threading.Event()
+    original = backend._commit_batch
+    sizes: list[int] = []
+
+    def held(batch: Sequence[_Slot]) -> None:
+        sizes.append(len(batch))
+        if len(sizes) == 1:
+            release.wait(10)  # the first batch: until the others have queued
+        original(batch)
+
+    monkeypatch.setattr(backend, "_commit_batch", held)
+    made: list[sqlite_module._Waiter] = []
+    waiter_class = sqlite_module._Waiter
+
+    def waiter(item: NewDelivery) -> sqlite_module._Waiter:
+        made.append(waiter_class(item))
+        if len(made) == 3:  # the second follower of the second batch
+            made[-1].done = _InterruptedLock(made[-1].done)  # type: ignore[assignment]
+        return made[-1]
+
+    monkeypatch.setattr(sqlite_module, "_Waiter", waiter)
+    results: dict[int, Stored | BaseException] = {}
+
+    def store(number: int) -> None:
+        try:
+            results[number] = inbox.store(lead_body(number))
+        except BaseException as exc:  # recorded for the asserts
+            results[number] = exc
+
+    threads = [threading.Thread(target=store, args=(n,)) for n in range(6)]
+    threads[0].start()
+    while not sizes:  # the first store leads and holds its commit
+        time.sleep(0.001)
+    for thread in threads[1:]:
+        thread.start()
+        while len(made) < threads.index(thread) + 1:  # queued in this order
+            time.sleep(0.001)
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    assert not any(thread.is_alive() for thread in threads)
+    assert sizes == [1, 5]
+    assert isinstance(results.pop(2), _InterruptedError)
+    assert all(isinstance(result, Stored) for result in results.values())
+    assert inbox.stats()["pending"] == 6  # the interrupted one's row was committed too
+    inbox.close()
