@@ -556,6 +556,25 @@ def test_send_failures_exit_1_and_usage_errors_exit_2(body_file: pathlib.Path) -
     assert "above zero" in no_wait.stderr
 
 
+def test_send_refuses_an_empty_body_with_exit_2(tmp_path: pathlib.Path) -> None:
+    """``sample ... | send --body -`` after ``sample`` failed: nothing is sent, exit 2."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    with listener:
+        piped = cli("send", f"http://127.0.0.1:{port}/", "--body", "-", stdin=b"")
+        assert piped.returncode == 2
+        assert "the body is empty" in piped.stderr
+        empty = tmp_path / "empty.json"
+        empty.write_bytes(b"")
+        from_file = cli("send", f"http://127.0.0.1:{port}/", "--body", str(empty))
+        assert from_file.returncode == 2
+        listener.settimeout(0.2)
+        with pytest.raises(TimeoutError):  # no connection was ever made
+            listener.accept()
+
+
 def _unused_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -184,3 +184,33 @@ def test_work_stops_gracefully_on_sigterm(url: str, tmp_path: pathlib.Path) -> N
     assert out.strip() == "processed 1"
     assert "SIGTERM received" in err
     assert inbox.stats()["processing"] == 0
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["stats"], ["list"], ["show", "1"], ["replay", "--dead"], ["purge", "--older-than", "1"]],
+)
+def test_read_and_repair_commands_refuse_a_missing_sqlite_file(
+    url: str, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    """From the wrong directory, ``sqlite:///name`` is a missing file: exit 2, nothing created."""
+    assert main(["inbox", *command, "--inbox", "sqlite:///typo.sqlite3"]) == 2
+    err = capsys.readouterr().err
+    assert f"no inbox at {tmp_path / 'typo.sqlite3'}" in err
+    assert "inbox migrate" in err
+    assert not (tmp_path / "typo.sqlite3").exists()
+
+
+def test_work_says_which_inbox_and_router_it_works_on(url: str, tmp_path: pathlib.Path) -> None:
+    """The worker's first log line names the inbox (absolute path) and the router."""
+    worker = _cli(
+        "inbox", "work", "--router", "hooks_for_cli:router", "--once",
+        "--inbox", "sqlite:///relative.sqlite3", cwd=tmp_path,
+    )  # fmt: skip
+    out, err = worker.communicate(timeout=60)
+    assert worker.returncode == 0, err
+    assert "processed 0" in out
+    assert (
+        f"inbox worker on sqlite:///{tmp_path / 'relative.sqlite3'}, "
+        "router hooks_for_cli:router, concurrency 1 (once)"
+    ) in err

@@ -32,6 +32,7 @@ from boltcall_webhooks.inbox import (
     InboxError,
     Relay,
 )
+from boltcall_webhooks.inbox._rules import sqlite_path
 
 if TYPE_CHECKING:
     from boltcall_webhooks._cli.common import SubParsers
@@ -181,7 +182,24 @@ def _days(text: str) -> float:
     return value
 
 
-def _open(args: argparse.Namespace, **options: Any) -> Inbox:
+def _open(args: argparse.Namespace, *, create: bool = False, **options: Any) -> Inbox:
+    """The inbox of ``--inbox`` (else the environment).
+
+    Only ``migrate`` and ``work`` (which may start before the web server's first
+    store) create a missing SQLite file: a read or repair command run from the
+    wrong directory against a relative ``sqlite:///`` path must not report an
+    empty inbox it has just created.
+    """
+    url = args.inbox or os.environ.get(URL_ENV_VAR, "")
+    if not create and url.startswith("sqlite:///"):
+        path = sqlite_path(url)
+        if not os.path.exists(path):
+            msg = (
+                f"no inbox at {os.path.abspath(path)} (the file does not exist): check "
+                f"--inbox / ${URL_ENV_VAR} and the working directory (sqlite:///name is "
+                f"relative to it), or create it with `boltcall-webhooks inbox migrate`"
+            )
+            raise CliError(msg, EXIT_USAGE)
     return Inbox(args.inbox, **options)
 
 
@@ -230,17 +248,34 @@ def _import(spec: str, option: str) -> Any:
 
 def _work(args: argparse.Namespace) -> int:
     router = load_router(args.router)
-    inbox = _open(args) if args.lease is None else _open(args, lease=args.lease)
+    options = {} if args.lease is None else {"lease": args.lease}
+    inbox = _open(args, create=True, **options)
     logger = logging.getLogger("boltcall_webhooks.inbox")
     if not logger.handlers and not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
     def run() -> int:
+        # Say what this worker works on: a relative sqlite:/// path opened from the
+        # wrong directory is otherwise a silent, empty inbox.
+        logger.info(
+            "inbox worker on %s, router %s, concurrency %d%s",
+            _where(inbox.url),
+            args.router,
+            args.concurrency,
+            " (once)" if args.once else "",
+        )
         count = inbox.work(router, concurrency=args.concurrency, once=args.once)
         print(f"processed {count}")
         return EXIT_OK
 
     return _guard(run)
+
+
+def _where(url: str) -> str:
+    """``url`` (passwords already redacted), a SQLite file shown with its absolute path."""
+    if url.startswith("sqlite:///"):
+        return "sqlite:///" + os.path.abspath(sqlite_path(url))
+    return url
 
 
 def _relay(args: argparse.Namespace) -> int:
@@ -396,7 +431,7 @@ def _purge(args: argparse.Namespace) -> int:
 
 def _migrate(args: argparse.Namespace) -> int:
     def run() -> int:
-        inbox = _open(args)
+        inbox = _open(args, create=True)
         inbox.migrate()
         print(f"schema up to date: {inbox.url}")
         return EXIT_OK

@@ -11,6 +11,7 @@ from boltcall_webhooks._cli.common import (
     EVENT_TYPES,
     EXIT_INVALID,
     EXIT_OK,
+    CliError,
     add_secret_option,
     post,
     read_body,
@@ -83,6 +84,9 @@ def _run_send(args: argparse.Namespace) -> int:
         body = encode_body(sample_payload(args.event, timestamp=now))
     else:
         body = read_body(args.body)
+        if not body:  # e.g. `sample ... | send` after `sample` failed: nothing to deliver
+            msg = "the body is empty (nothing was read): nothing sent."
+            raise CliError(msg)
     try:
         result = post(args.url, body, sign(body, secret), timeout=args.timeout)
     except OSError as exc:
