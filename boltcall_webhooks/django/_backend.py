@@ -26,7 +26,7 @@ import weakref
 from collections.abc import Callable, Generator
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from django.db import DatabaseError, connections, transaction
 from django.db.models import Case, F, Q, Value, When
@@ -104,9 +104,17 @@ def _moment(value: datetime | None) -> datetime | None:
     return value.astimezone(timezone.utc)
 
 
+_MISSING_TABLE_SIGNS: Final = ("no such table", "does not exist", "doesn't exist")
+
+
 def _error(action: str, exc: BaseException) -> InboxError:
-    # The driver's message can quote values (a key, a body): only its class is shown.
-    return InboxError(f"Django inbox: {action} failed: {type(exc).__name__}")
+    # The driver's message can quote values (a key, a body): only its class is shown,
+    # plus a hint when it says the tables are missing (SQLite, PostgreSQL, MySQL wording).
+    text = str(exc).lower()
+    hint = ""
+    if "boltcall_webhooks_" in text and any(sign in text for sign in _MISSING_TABLE_SIGNS):
+        hint = " (the inbox's tables are missing: run `manage.py migrate`)"
+    return InboxError(f"Django inbox: {action} failed: {type(exc).__name__}{hint}")
 
 
 def _resource_id(item: NewDelivery) -> str | None:
