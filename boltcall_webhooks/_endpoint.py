@@ -48,6 +48,7 @@ __all__ = [
     "genuine_body",
     "log_failures",
     "log_store_failure",
+    "refusal",
     "stored_body",
 ]
 
@@ -96,16 +97,23 @@ def check_inbox(inbox: object) -> None:
         raise TypeError(msg)
 
 
-def genuine_body(error: BaseException) -> bytes | None:
-    """The body of a verified delivery that is not an envelope, else ``None``.
+def genuine_body(error: BaseException) -> PayloadError | None:
+    """The refusal of a verified delivery that is not an envelope, else ``None``.
 
     A :class:`PayloadError` other than :class:`PayloadTooLargeError` is raised
-    only after the signature matched: the body is genuine and is stored all the
-    same (``dead``) by the ``inbox=`` endpoints.
+    only after the signature matched (not an envelope, or a field of the wrong
+    type under ``strict=True``): the body (``error.body``) is genuine and is
+    stored all the same, ``dead`` with :func:`refusal` as its error, by the
+    ``inbox=`` endpoints.
     """
     if isinstance(error, PayloadError) and not isinstance(error, PayloadTooLargeError):
-        return error.body
+        return error
     return None
+
+
+def refusal(error: PayloadError) -> str:
+    """The ``refused=`` reason an ``inbox=`` endpoint stores a genuine refused body with."""
+    return f"PayloadError: {error}"
 
 
 def stored_body(stored: Stored) -> bytes:

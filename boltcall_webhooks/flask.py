@@ -61,9 +61,10 @@ from boltcall_webhooks._endpoint import (
     genuine_body,
     log_failures,
     log_store_failure,
+    refusal,
     stored_body,
 )
-from boltcall_webhooks._errors import PayloadTooLargeError, WebhookError
+from boltcall_webhooks._errors import PayloadError, PayloadTooLargeError, WebhookError
 from boltcall_webhooks._http import (
     CLIENT_DISCONNECTED,
     METHOD_NOT_ALLOWED,
@@ -173,11 +174,12 @@ def _config() -> Mapping[str, object]:
 
 
 def _verify(
-    req: Request, source: VerifierSource, genuine: list[bytes] | None = None
+    req: Request, source: VerifierSource, genuine: list[PayloadError] | None = None
 ) -> Event | Rejection:
     """Check method, size and signature; return the event or the refusal.
 
-    A signed body that is not an envelope is appended to ``genuine`` (if given).
+    A signed body refused as not an envelope (its ``PayloadError``) is appended to
+    ``genuine`` (if given).
     """
     if req.method != "POST":
         return METHOD_NOT_ALLOWED
@@ -386,12 +388,14 @@ def _inbox_view(inbox: Inbox, source: VerifierSource) -> Callable[..., Response]
 
     def boltcall_webhook_view(**_url_values: object) -> Response:
         req = cast("Request", request._get_current_object())  # type: ignore[attr-defined]
-        genuine: list[bytes] = []
+        genuine: list[PayloadError] = []
         outcome = _verify(req, source, genuine)
         if isinstance(outcome, Rejection):
             if genuine:  # signed, not an envelope: kept (dead) for a person to look at
                 try:
-                    inbox.store(genuine[0], headers=dict(req.headers))
+                    inbox.store(
+                        genuine[0].body, refused=refusal(genuine[0]), headers=dict(req.headers)
+                    )
                 except Exception as error:  # any failure: not stored
                     return _respond(log_store_failure(error))
             return _respond(outcome)

@@ -34,11 +34,13 @@ from boltcall_webhooks._endpoint import (
     genuine_body,
     log_failures,
     log_store_failure,
+    refusal,
     stored_body,
 )
 from boltcall_webhooks._errors import (
     ConfigurationError,
     InvalidSignatureError,
+    PayloadError,
     WebhookError,
 )
 from boltcall_webhooks._events import Event
@@ -322,14 +324,15 @@ async def _verify_scope(
     scope: Scope,
     receive: Receive,
     source: VerifierSource,
-    genuine: list[bytes] | None = None,
+    genuine: list[PayloadError] | None = None,
 ) -> tuple[Event, bytes] | Rejection | None:
     """The middleware's check: the event and its body, the refusal, or ``None`` if the client left.
 
     Shared by :class:`BoltcallWebhookMiddleware` and :func:`webhook_endpoint`:
     method, ``Content-Length`` (413 before a byte of the body is read), the
     body read from ``receive`` (capped), then the signature and the envelope.
-    A signed body that is not an envelope is appended to ``genuine`` (if given).
+    A signed body refused as not an envelope (its ``PayloadError``) is appended to
+    ``genuine`` (if given).
     """
     if scope.get("method") != "POST":
         return METHOD_NOT_ALLOWED
@@ -618,14 +621,16 @@ def _inbox_endpoint(
             event: Event = known
             body = await request.body()  # verified by the middleware, which replays the body
         else:
-            genuine: list[bytes] = []
+            genuine: list[PayloadError] = []
             outcome = await _verify_scope(scope, request.receive, source, genuine)
             if outcome is None:
                 return answer(CLIENT_DISCONNECTED)  # nobody listens; Starlette needs a response
             if isinstance(outcome, Rejection):
                 if genuine:  # signed, not an envelope: kept (dead) for a person to look at
                     try:
-                        await inbox.store_async(genuine[0], headers=request.headers)
+                        await inbox.store_async(
+                            genuine[0].body, refused=refusal(genuine[0]), headers=request.headers
+                        )
                     except Exception as error:  # any failure: not stored
                         return answer(log_store_failure(error))
                 return answer(outcome)

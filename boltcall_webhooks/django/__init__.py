@@ -65,9 +65,15 @@ from boltcall_webhooks._endpoint import (
     genuine_body,
     log_failures,
     log_store_failure,
+    refusal,
     stored_body,
 )
-from boltcall_webhooks._errors import ConfigurationError, PayloadTooLargeError, WebhookError
+from boltcall_webhooks._errors import (
+    ConfigurationError,
+    PayloadError,
+    PayloadTooLargeError,
+    WebhookError,
+)
 from boltcall_webhooks._http import (
     CLIENT_DISCONNECTED,
     METHOD_NOT_ALLOWED,
@@ -126,12 +132,13 @@ def _configured_secrets() -> Secrets | None:
 
 
 def _verify(
-    request: HttpRequest, source: VerifierSource, genuine: list[bytes] | None = None
+    request: HttpRequest, source: VerifierSource, genuine: list[PayloadError] | None = None
 ) -> Event | HttpResponse:
     """Check method, size and signature; return the event or the refusal.
 
     On success the event is also stored as ``request.boltcall_event``. A signed
-    body that is not an envelope is appended to ``genuine`` (if given).
+    body refused as not an envelope (its ``PayloadError``) is appended to
+    ``genuine`` (if given).
     """
     if request.method != "POST":
         return _respond(METHOD_NOT_ALLOWED)
@@ -423,14 +430,16 @@ class BoltcallWebhookView(BoltcallWebhookMixin, View):
                 self.boltcall_secrets, self.boltcall_options, _configured_secrets
             )
             self._boltcall_source = source
-        genuine: list[bytes] = []
+        genuine: list[PayloadError] = []
         outcome = _verify(request, source, genuine)
         if self.view_is_async:
             return self._store_async(inbox, request, outcome, genuine)  # type: ignore[return-value]
         if isinstance(outcome, HttpResponseBase):
             if genuine:  # signed, not an envelope: kept (dead) for a person to look at
                 try:
-                    inbox.store(genuine[0], headers=request.headers)
+                    inbox.store(
+                        genuine[0].body, refused=refusal(genuine[0]), headers=request.headers
+                    )
                 except Exception as error:  # any failure: not stored
                     return _respond(log_store_failure(error))
             return outcome
@@ -446,13 +455,15 @@ class BoltcallWebhookView(BoltcallWebhookMixin, View):
         inbox: Inbox,
         request: HttpRequest,
         outcome: Event | HttpResponse,
-        genuine: list[bytes],
+        genuine: list[PayloadError],
     ) -> HttpResponseBase:
         """The async ``inbox=`` view: ``await inbox.store_async`` (the loop never blocks)."""
         if isinstance(outcome, HttpResponseBase):
             if genuine:
                 try:
-                    await inbox.store_async(genuine[0], headers=request.headers)
+                    await inbox.store_async(
+                        genuine[0].body, refused=refusal(genuine[0]), headers=request.headers
+                    )
                 except Exception as error:  # any failure: not stored
                     return _respond(log_store_failure(error))
             return outcome

@@ -191,7 +191,9 @@ class Inbox:
 
     # -- storing -------------------------------------------------------------------
 
-    def _prepare(self, body: bytes, parsed: Event | None = None) -> NewDelivery:
+    def _prepare(
+        self, body: bytes, parsed: Event | None = None, refused: str | None = None
+    ) -> NewDelivery:
         if not isinstance(as_object(body), (bytes, bytearray, memoryview)):
             msg = "the body must be bytes (the raw request body)"
             raise TypeError(msg)
@@ -220,7 +222,10 @@ class Inbox:
                 raise InboxError(msg)
         elif not _storable(key) or len(key) > _MAX_KEY_CHARS:
             key = "sha256:" + hashlib.sha256(body).hexdigest()
-        event_type = None if event is None else event.type
+        # Refused by its endpoint (strict parsing): kept dead, with no type, so that
+        # neither a worker nor a re-send (which re-arms only typed dead rows) runs it.
+        event_type = None if event is None or refused is not None else event.type
+        error = refused if refused is not None else error
         if event_type is not None:
             if not _storable(event_type):
                 event_type = event_type.encode("utf-8", "backslashreplace").decode("utf-8")
@@ -234,7 +239,13 @@ class Inbox:
             error=error,
         )
 
-    def store(self, body: bytes, *, headers: Mapping[str, str] | None = None) -> Stored:
+    def store(
+        self,
+        body: bytes,
+        *,
+        headers: Mapping[str, str] | None = None,
+        refused: str | None = None,
+    ) -> Stored:
         """Store a body that was ALREADY VERIFIED; return once it is durably committed.
 
         A body that is not an event envelope is stored ``dead`` with its parse error
@@ -246,18 +257,27 @@ class Inbox:
             body: The raw request body.
             headers: The request headers (not stored; accepted so that endpoints
                 hand over what they have).
+            refused: Why the endpoint refused this genuine body (``"PayloadError:
+                ..."``: not an envelope, or a field of the wrong type under
+                ``strict=True``). It is stored ``dead`` with this error and no event
+                type: no worker runs it, a re-send does not re-arm it, and
+                :meth:`replay` runs it if a person decides to.
 
         Raises:
             InboxError: Not stored (the endpoint answers 503).
         """
         del headers
-        stored = self._backend.store(self._prepare(body))
+        stored = self._backend.store(self._prepare(body, refused=refused))
         self.wakeup.set()
         self._after_store(stored)
         return stored
 
     async def store_async(
-        self, body: bytes, *, headers: Mapping[str, str] | None = None
+        self,
+        body: bytes,
+        *,
+        headers: Mapping[str, str] | None = None,
+        refused: str | None = None,
     ) -> Stored:
         """:meth:`store` for async code: the event loop is never blocked."""
         del headers
@@ -267,8 +287,10 @@ class Inbox:
             # executor has only a few threads).
             self._backend.refuse_in_handler("store_async")
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._store_executor(), self._store_on_thread, body)
-        stored = await self._backend.store_async(self._prepare(body))
+            return await loop.run_in_executor(
+                self._store_executor(), self._store_on_thread, body, refused
+            )
+        stored = await self._backend.store_async(self._prepare(body, refused=refused))
         self.wakeup.set()
         self._after_store(stored)
         return stored
@@ -302,9 +324,9 @@ class Inbox:
             except Exception:  # the delivery is stored: the 200 must not depend on this
                 logger.exception("inbox: a store listener failed for delivery %s", stored.id)
 
-    def _store_on_thread(self, body: bytes) -> Stored:
+    def _store_on_thread(self, body: bytes, refused: str | None = None) -> Stored:
         try:
-            return self.store(body)
+            return self.store(body, refused=refused)
         finally:
             self._backend.release_thread()
 

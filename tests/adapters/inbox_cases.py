@@ -109,6 +109,29 @@ def check_non_envelope_is_kept_dead(post: Post, inbox: Inbox) -> None:
     assert delivery.last_error.startswith("PayloadError")
 
 
+STRICT_REFUSED = envelope("call_completed", {"id": "call_strict", "duration_seconds": "long"})
+"""A genuine envelope with a field of the wrong JSON type: refused 400 under ``strict=True``."""
+
+
+def check_strict_refusal_is_kept_dead(post: Post, inbox: Inbox) -> None:
+    """``strict=True``: a wrong-typed field: 400, kept ``dead`` untyped, never run nor re-armed."""
+    reply = post(STRICT_REFUSED, signed_headers(STRICT_REFUSED))
+    assert (reply.status, reply.json) == (400, {"error": "Invalid payload"})
+    [delivery] = inbox.list()
+    assert delivery.state is DeliveryState.DEAD
+    assert delivery.event_type is None  # no worker claims it as a call_completed
+    assert delivery.last_error is not None
+    assert delivery.last_error.startswith("PayloadError")
+    assert "duration_seconds" in delivery.last_error
+    ledger = Ledger()
+    assert inbox.work(make_router(ledger), once=True) == 0
+    assert ledger.calls == []
+    again = post(STRICT_REFUSED, signed_headers(STRICT_REFUSED))  # a re-send: refused again
+    assert again.status == 400
+    [same] = inbox.list()
+    assert (same.id, same.state, same.duplicates) == (delivery.id, DeliveryState.DEAD, 1)
+
+
 def check_worker_processes_what_was_stored(post: Post, inbox: Inbox) -> None:
     """Every type stored through the endpoint; one worker pass runs each handler once."""
     for _, body in deliveries():

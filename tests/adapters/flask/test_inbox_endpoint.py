@@ -22,6 +22,7 @@ from ..inbox_cases import (  # noqa: TID252
     check_non_envelope_is_kept_dead,
     check_refusals_store_nothing,
     check_stored_then_duplicate,
+    check_strict_refusal_is_kept_dead,
     check_unavailable,
     check_worker_processes_what_was_stored,
     make_inbox,
@@ -31,9 +32,9 @@ PATH = "/webhooks/boltcall"
 LIMIT = 2048
 
 
-def _post(inbox: Inbox) -> Post:
+def _post(inbox: Inbox, *, strict: bool = False) -> Post:
     app = Flask(__name__)
-    view = webhook_view(inbox=inbox, secrets=SECRET, max_body_size=LIMIT)
+    view = webhook_view(inbox=inbox, secrets=SECRET, max_body_size=LIMIT, strict=strict)
     app.add_url_rule(PATH, view_func=view, methods=["POST"])
     client = app.test_client()
 
@@ -69,6 +70,12 @@ def test_a_signed_non_envelope_is_kept_dead_then_400(tmp_path: pathlib.Path) -> 
     """Genuine but not an envelope: stored dead with its error, answered 400."""
     inbox = make_inbox(tmp_path)
     check_non_envelope_is_kept_dead(_post(inbox), inbox)
+
+
+def test_a_strict_refusal_is_kept_dead_then_400(tmp_path: pathlib.Path) -> None:
+    """``strict=True``: a wrong-typed field is refused 400 and kept dead, never run."""
+    inbox = make_inbox(tmp_path)
+    check_strict_refusal_is_kept_dead(_post(inbox, strict=True), inbox)
 
 
 def test_a_worker_processes_what_the_view_stored(tmp_path: pathlib.Path) -> None:

@@ -34,6 +34,7 @@ from ..inbox_cases import (  # noqa: TID252
     check_non_envelope_is_kept_dead,
     check_refusals_store_nothing,
     check_stored_then_duplicate,
+    check_strict_refusal_is_kept_dead,
     check_unavailable,
     check_worker_processes_what_was_stored,
     make_inbox,
@@ -210,3 +211,22 @@ def test_construction_errors(tmp_path: pathlib.Path) -> None:
         return webhook_endpoint(secrets=SECRET, **kwargs)
 
     check_construction_errors(build, make_inbox(tmp_path))
+
+
+@pytest.mark.parametrize("framework", ["starlette", "fastapi"])
+def test_a_strict_refusal_is_kept_dead_then_400(tmp_path: pathlib.Path, framework: str) -> None:
+    """``strict=True``: a wrong-typed field is refused 400 and kept dead, never run."""
+    inbox = make_inbox(tmp_path)
+    endpoint = webhook_endpoint(inbox=inbox, secrets=SECRET, strict=True)
+    if framework == "fastapi":
+        app: Any = FastAPI()
+        app.add_api_route(PATH, endpoint, methods=["POST"])
+    else:
+        app = Starlette(routes=[Route(PATH, endpoint, methods=["POST"])])
+    with TestClient(app) as client:
+
+        def post(body: bytes, headers: dict[str, str]) -> Reply:
+            response = client.post(PATH, content=body, headers=headers)
+            return Reply(response.status_code, response.json())
+
+        check_strict_refusal_is_kept_dead(post, inbox)
