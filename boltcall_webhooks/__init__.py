@@ -47,7 +47,7 @@ from boltcall_webhooks._signing import (
 )
 from boltcall_webhooks._verifier import DEFAULT_MAX_BODY_SIZE, Clock, Verifier, construct_event
 
-__version__ = "0.1.1"
+__version__ = "0.2.0.dev0"
 
 __all__ = [
     "DEFAULT_MAX_BODY_SIZE",
