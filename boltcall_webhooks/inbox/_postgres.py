@@ -27,8 +27,8 @@ does, and why:
   TCP keepalives for a server that vanished. A connection found dead (a backend
   terminated, a server restart) is replaced, and an idempotent statement is
   retried once on a fresh connection.
-- The async path (``store_async``) uses psycopg's own async connections, one
-  :class:`~psycopg_pool.AsyncConnectionPool` per event loop: no thread per request.
+- The async path (``store_async``) uses psycopg's own async connections, reused
+  per event loop (at most ``pool_size``, no background task): no thread per request.
 
 URL: ``postgresql://user:password@host:port/dbname?schema=NAME`` plus any libpq
 parameter (``sslmode=require``...). ``schema`` (``boltcall`` by default) holds the
@@ -367,6 +367,84 @@ def _connection_params(
     return params, schema
 
 
+class _ConnectionLostError(Exception):
+    """An async connection was found dead (its idle companions were dropped too)."""
+
+
+class _AsyncConnections:
+    """psycopg async connections of one event loop, reused; at most ``size`` at once.
+
+    Not ``psycopg_pool.AsyncConnectionPool``: its maintenance tasks swallow a
+    cancellation that lands while they connect, so a loop ending with the pool
+    open (``asyncio.run`` returning, a server shutting down) can wait for them
+    forever. Here nothing runs in the background: a connection is opened when a
+    store needs one and none is idle, within ``timeout``.
+    """
+
+    def __init__(self, kwargs: dict[str, Any], size: int, timeout: float) -> None:
+        self._kwargs = kwargs
+        self._timeout = timeout
+        self._idle: list[psycopg.AsyncConnection[Any]] = []
+        self._slots = asyncio.Semaphore(size)
+
+    async def fetchone(self, query: bytes, params: tuple[Any, ...]) -> Any:
+        """Run ``query`` on an idle (or new) connection; its first row.
+
+        Raises:
+            TimeoutError: No connection within the timeout.
+            _ConnectionLostError: The connection died (retry on a fresh one).
+            psycopg.Error: The statement failed.
+        """
+        deadline = asyncio.get_running_loop().time() + self._timeout
+        try:
+            await asyncio.wait_for(self._slots.acquire(), self._timeout)
+        except asyncio.TimeoutError:
+            raise TimeoutError from None
+        try:
+            if self._idle:
+                conn = self._idle.pop()
+            else:
+                left = max(0.1, deadline - asyncio.get_running_loop().time())
+                try:
+                    conn = await asyncio.wait_for(
+                        psycopg.AsyncConnection.connect(**self._kwargs), left
+                    )
+                except (asyncio.TimeoutError, psycopg.OperationalError):
+                    raise TimeoutError from None
+            try:
+                cursor = await conn.execute(query, params)
+                row = await cursor.fetchone()
+            except psycopg.Error as exc:
+                if conn.broken or conn.closed:
+                    self.drop_idle()  # a restart or a kill took the others too, most likely
+                    conn.pgconn.finish()
+                    if isinstance(exc, psycopg.OperationalError):
+                        raise _ConnectionLostError from None
+                else:
+                    self._idle.append(conn)  # autocommit: idle again after the error
+                raise
+            except BaseException:  # cancelled mid-statement: never reuse it
+                conn.pgconn.finish()
+                raise
+            self._idle.append(conn)
+            return row
+        finally:
+            self._slots.release()
+
+    def drop_idle(self) -> None:
+        """Close the idle connections now (synchronously: no I/O on the loop)."""
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.pgconn.finish()
+
+    def close_now(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Close every idle connection, from any thread (their loop may be gone)."""
+        if loop.is_running():
+            loop.call_soon_threadsafe(self.drop_idle)
+        else:
+            self.drop_idle()
+
+
 class _Waiter:
     """One store waiting for the statement that writes it (group commit)."""
 
@@ -438,7 +516,7 @@ class PostgresBackend(Backend):
         self._pid = os.getpid()
         self._lock = threading.Lock()
         self._pool: psycopg_pool.ConnectionPool[Any] | None = None
-        self._apools: dict[asyncio.AbstractEventLoop, psycopg_pool.AsyncConnectionPool[Any]] = {}
+        self._apools: dict[asyncio.AbstractEventLoop, _AsyncConnections] = {}
         self._migrated = False
         self._listener: threading.Thread | None = None
         self._notifier: threading.Thread | None = None
@@ -548,7 +626,7 @@ class PostgresBackend(Backend):
         if pool is not None:
             pool.close(timeout=5)
         for loop, apool in apools.items():
-            _close_async_pool(loop, apool)
+            apool.close_now(loop)
 
     # -- schema --------------------------------------------------------------------
 
@@ -756,27 +834,15 @@ class PostgresBackend(Backend):
         for waiter in group:
             waiter.row = by_key[waiter.item.key]
 
-    async def _async_pool(self) -> psycopg_pool.AsyncConnectionPool[Any]:
+    def _async_connections(self) -> _AsyncConnections:
         loop = asyncio.get_running_loop()
-        pool = self._apools.get(loop)
-        if pool is not None:
-            return pool
-        fresh: psycopg_pool.AsyncConnectionPool[Any] = psycopg_pool.AsyncConnectionPool(
-            "",
-            connection_class=psycopg.AsyncConnection,
-            kwargs=self._kwargs(),
-            min_size=1,
-            max_size=self._pool_size,
-            timeout=self._timeout,
-            name="boltcall-inbox-async",
-            open=False,
-        )
-        await fresh.open(wait=False)
-        with self._lock:
-            pool = self._apools.setdefault(loop, fresh)
-        if pool is not fresh:
-            await fresh.close()
-        return pool
+        connections = self._apools.get(loop)
+        if connections is None:
+            with self._lock:
+                connections = self._apools.setdefault(
+                    loop, _AsyncConnections(self._kwargs(), self._pool_size, self._timeout)
+                )
+        return connections
 
     async def store_async(self, item: NewDelivery) -> Stored:
         """:meth:`store` on psycopg's async connections (never blocks the loop)."""
@@ -789,28 +855,25 @@ class PostgresBackend(Backend):
                 return await asyncio.to_thread(self.store, item)
         params = self._upsert_params(item)
         crash_point("before_insert")
+        connections = self._async_connections()
         for attempt in (1, 2):
-            pool = await self._async_pool()
-            used: psycopg.AsyncConnection[Any] | None = None
             try:
-                async with pool.connection() as conn:
-                    used = conn
-                    cursor = await conn.execute(self._sql["upsert"], params)
-                    return self._stored_after_commit(item, await cursor.fetchone())
-            except psycopg_pool.PoolTimeout:
+                row = await connections.fetchone(self._sql["upsert"], params)
+            except TimeoutError:
                 msg = (
                     f"PostgreSQL inbox: store failed: no connection within {self._timeout:g} s"
-                    " (server unreachable, restarting, or pool exhausted)"
+                    " (server unreachable, restarting or refusing us, or pool exhausted)"
                 )
                 raise InboxError(msg) from None
-            except psycopg.OperationalError as exc:
-                if attempt == 1 and used is not None and (used.broken or used.closed):
+            except _ConnectionLostError:
+                if attempt == 1:
                     logger.warning("PostgreSQL inbox: connection lost during store; retrying")
-                    await pool.check()
                     continue
-                raise self._error("store", exc) from None
+                msg = "PostgreSQL inbox: store failed: the connection was lost twice"
+                raise InboxError(msg) from None
             except psycopg.Error as exc:
                 raise self._error("store", exc) from None
+            return self._stored_after_commit(item, row)
         raise AssertionError("unreachable")  # pragma: no cover
 
     # -- worker side ---------------------------------------------------------------
@@ -1188,14 +1251,3 @@ def _rollback(conn: psycopg.Connection[Any]) -> None:
 # A forked child must never close (or let the garbage collector close) the parent's
 # connections: closing sends a Terminate message on the shared socket. It keeps them here.
 _ABANDONED: list[object] = []
-
-
-def _close_async_pool(
-    loop: asyncio.AbstractEventLoop, pool: psycopg_pool.AsyncConnectionPool[Any]
-) -> None:
-    if loop.is_closed():
-        return
-    if loop.is_running():
-        asyncio.run_coroutine_threadsafe(pool.close(timeout=5), loop)
-    else:
-        loop.run_until_complete(pool.close(timeout=5))

@@ -216,14 +216,23 @@ def _key(body: bytes) -> str:
 
 def test_every_pooled_connection_killed_costs_no_failed_store(pg: tuple[str, str]) -> None:
     """A server restart or a DBA's pg_terminate_backend: the next stores reconnect."""
-    inbox = Inbox(pg[1], pool_size=4)
+    name = f"t_{pg[0]}"  # only this test's backends are terminated
+    inbox = Inbox(f"{pg[1]}&application_name={name}", pool_size=4)
+    ours = f"application_name = '{name}'"
     try:
         inbox.store(lead_body(1))
-        asyncio.run(inbox.store_async(lead_body(2)))
-        assert _terminate("application_name = 'boltcall-webhooks inbox'") >= 1
+
+        async def async_side() -> bool:
+            await inbox.store_async(lead_body(2))
+            await asyncio.to_thread(_terminate, ours)
+            await asyncio.sleep(0.1)
+            return (await inbox.store_async(lead_body(4))).duplicate  # same loop, dead connection
+
+        assert asyncio.run(async_side()) is False
+        assert _terminate(ours) >= 1
         time.sleep(0.1)
         assert inbox.store(lead_body(3)).duplicate is False
-        assert inbox.stats()["pending"] == 3
+        assert inbox.stats()["pending"] == 4
     finally:
         inbox.close()
 
