@@ -411,7 +411,7 @@ def inbox_proofs(session: nox.Session) -> None:
     quick version (~2,000 deliveries, under a minute); ``-- --full`` for >= 20,000.
     Then tests/inbox_chaos on PostgreSQL (needs the server as the ``tests`` session
     does): the same crash matrix, and the chaos run with 3 web servers, 4 workers,
-    kill -9 and pg_terminate_backend (~1,000 deliveries, ~25 s; ``-- --full``: 20,000).
+    kill -9 and pg_terminate_backend (~2,000 deliveries, ~25 s; ``-- --full``: 20,000).
     """
     _install_package(session, "[flask,starlette,postgres]")
     session.install("flask", "starlette", "gunicorn", "uvicorn", *TEST_DEPS)
