@@ -66,7 +66,10 @@ def _expose_pyenv_interpreters() -> None:
 
 _expose_pyenv_interpreters()
 
-TEST_DEPS = ["pytest>=8", "hypothesis>=6.100"]
+TEST_DEPS = ["pytest>=8", "hypothesis>=6.100", "pytest-timeout>=2.3"]
+# A test that hangs (a lost wake-up, a server that never answers) fails after this many
+# seconds instead of holding the whole run; pytest-timeout reads it from the environment.
+os.environ.setdefault("PYTEST_TIMEOUT", "600")
 
 
 def _install_package(session: nox.Session, extras: str = "") -> None:
