@@ -66,7 +66,9 @@ def _expose_pyenv_interpreters() -> None:
 
 _expose_pyenv_interpreters()
 
-TEST_DEPS = ["pytest>=8", "hypothesis>=6.100", "pytest-timeout>=2.3"]
+TEST_DEPS = ["pytest>=8", "hypothesis>=6.100", "pytest-timeout>=2.3", "pytest-xdist>=3.6"]
+# The long pytest sessions spread their tests over the machine's cores (xdist).
+PARALLEL = ["-n", "auto"]
 # A test that hangs (a lost wake-up, a server that never answers) fails after this many
 # seconds instead of holding the whole run; pytest-timeout reads it from the environment.
 os.environ.setdefault("PYTEST_TIMEOUT", "600")
@@ -96,6 +98,7 @@ def tests(session: nox.Session) -> None:
     session.run(
         "pytest",
         "tests",
+        *PARALLEL,
         "--ignore=tests/adapters",
         "--ignore=tests/servers",
         "--ignore=tests/typing",
@@ -173,6 +176,7 @@ def adapters(session: nox.Session, framework: str) -> None:
     session.run(
         "pytest",
         f"tests/adapters/{framework}",
+        # Not spread over workers: the Django tests share one database per run.
         *session.posargs,
         env={"BOLTCALL_EXPECT_INSTALLED": "1"},
     )
@@ -257,6 +261,7 @@ def servers(session: nox.Session) -> None:
     session.run(
         "pytest",
         "tests/servers",
+        *PARALLEL,
         "-m",
         "servers",
         *session.posargs,
