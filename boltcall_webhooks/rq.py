@@ -62,8 +62,8 @@ class DeliveryJob:
         self.router = router
         self._module = module
         self._name = name
-        self._job_options = {"retry": None, "result_ttl": 0, **job_options}
-        self.relay = Relay(
+        self._job_options: dict[str, Any] = {"retry": None, "result_ttl": 0, **job_options}
+        self.relay: Relay = Relay(
             inbox, self.enqueue, grace=grace, interval=interval, name=f"RQ queue {queue.name}"
         )
 

@@ -70,7 +70,7 @@ __all__ = [
 ]
 
 
-logger = logging.getLogger("boltcall_webhooks.inbox")
+logger: logging.Logger = logging.getLogger("boltcall_webhooks.inbox")
 
 _MAX_KEY_CHARS = 1024  # longer dedupe keys fall back to the body's SHA-256 (index limits)
 _MAX_TYPE_CHARS = 255  # event types are stored cut to this (the Django app's column)
@@ -148,12 +148,12 @@ class Inbox:
         if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
             msg = "max_attempts must be an int >= 1"
             raise ConfigurationError(msg)
-        self.max_attempts = max_attempts
+        self.max_attempts: int = max_attempts
         self.backoff: Backoff = resolve_backoff(backoff)
-        self.lease = _seconds("lease", lease)
-        self.keep_bodies = timedelta(seconds=_seconds("keep_bodies", keep_bodies))
-        self.keep_keys = timedelta(seconds=_seconds("keep_keys", keep_keys))
-        self.poll_interval = _seconds("poll_interval", poll_interval)
+        self.lease: float = _seconds("lease", lease)
+        self.keep_bodies: timedelta = timedelta(seconds=_seconds("keep_bodies", keep_bodies))
+        self.keep_keys: timedelta = timedelta(seconds=_seconds("keep_keys", keep_keys))
+        self.poll_interval: float = _seconds("poll_interval", poll_interval)
         self._key = resolve_dedupe(dedupe)
         self._custom_key = not isinstance(dedupe, str)
         if clock is not None and not callable(as_object(clock)):
@@ -162,7 +162,7 @@ class Inbox:
         self._clock = clock or _utc_now
         self._url, self._backend = open_backend(url, backend_options)
         #: Set by every store in this process: idle workers of this process look at once.
-        self.wakeup = threading.Event()
+        self.wakeup: threading.Event = threading.Event()
         self._stored_listeners: list[Callable[[Stored], object]] = []
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._executor_pid = 0

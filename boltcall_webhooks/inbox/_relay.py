@@ -165,14 +165,14 @@ class Relay:
             raise ValueError(msg)
         self.inbox = inbox
         self.send = send
-        self.grace = float(grace)
-        self.interval = float(interval)
+        self.grace: float = float(grace)
+        self.interval: float = float(interval)
         self.batch = batch
         self.name = name
         # The loop's last hand-off of each id still waiting, and the wait before the next.
         self._sent_at: dict[int, tuple[float, float]] = {}
         #: Ids sent to the queue by this process so far (after stores and by the loop).
-        self.handed_off = 0
+        self.handed_off: int = 0
         self._reset_sender()
         if after_store:
             inbox.on_stored(self._stored)
