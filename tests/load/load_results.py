@@ -147,7 +147,8 @@ def throughput(results: Results) -> dict[str, Any]:
         "median_round_ratio": statistics.median(per_round),
         "webhook_server_cpu_us": 1e6 * webhook_cpu,
         "bare_server_cpu_us": 1e6 * bare_cpu,
-        "cpu_ratio": webhook_cpu / bare_cpu,
+        # The CPU clock ticks in 10 ms steps: a short run (the control) may read 0.
+        "cpu_ratio": webhook_cpu / bare_cpu if bare_cpu > 0 else float("nan"),
         # CPU cores the server kept busy: near its capacity, requests/s measure the
         # server; well below, they measure the client (on the same machine).
         "webhook_server_cores": totals["tp_webhook"][2] / totals["tp_webhook"][1],
