@@ -43,6 +43,7 @@ from boltcall_webhooks.inbox._backend import (
     Stored,
 )
 from boltcall_webhooks.inbox._crash import crash_point
+from boltcall_webhooks.inbox._group import GroupCommit, Waiter
 from boltcall_webhooks.inbox._rules import InboxError
 
 if TYPE_CHECKING:
@@ -136,19 +137,6 @@ def _resource_id(item: NewDelivery) -> str | None:
     return None
 
 
-class _Waiter:
-    """One store waiting for the batch that holds it (group commit)."""
-
-    __slots__ = ("done", "error", "item", "lead", "result")
-
-    def __init__(self, item: NewDelivery) -> None:
-        self.item = item
-        self.done = threading.Event()
-        self.lead = False
-        self.result: Stored | None = None
-        self.error: BaseException | None = None
-
-
 class _Holder:
     """Lives in a thread-local: when the thread ends, its connection is closed."""
 
@@ -186,10 +174,7 @@ class DjangoBackend(Backend):
         self.raw_upsert = True
         self._upsert_parts: tuple[str, str, str] | None = None
         # Group commit (see _upsert): concurrent stores of this process share a statement.
-        self._batch_lock = threading.Lock()
-        self._batch_pid = os.getpid()
-        self._queue: list[_Waiter] = []
-        self._leading = False
+        self._group: GroupCommit[Stored] = GroupCommit()
 
     def __repr__(self) -> str:
         return f"DjangoBackend({self.alias!r})"
@@ -418,39 +403,15 @@ class DjangoBackend(Backend):
         """Store one delivery; concurrent calls of this process share one statement."""
         if self.connection.in_atomic_block:  # joins the caller's transaction
             return self._execute_upsert([item])[item.key]
-        waiter = _Waiter(item)
-        with self._batch_lock:
-            if self._batch_pid != os.getpid():  # forked: the parent's queue is not ours
-                self._batch_pid, self._queue, self._leading = os.getpid(), [], False
-            self._queue.append(waiter)
-            lead = not self._leading
-            if lead:
-                self._leading = True
-        if not lead:
-            waiter.done.wait()
-        if lead or waiter.lead:
-            with self._batch_lock:
-                batch, self._queue = self._queue, []
-            try:
-                self._commit_batch(batch)
-            finally:
-                with self._batch_lock:
-                    if self._queue:
-                        successor = self._queue[0]
-                        successor.lead = True
-                        successor.done.set()
-                    else:
-                        self._leading = False
-        if waiter.error is not None:
-            raise waiter.error
-        assert waiter.result is not None  # set by the batch's leader
+        result = self._group.submit(item, self._commit_batch)
+        assert result is not None  # set by the batch's leader
         crash_point("after_commit")
-        return waiter.result
+        return result
 
-    def _commit_batch(self, batch: list[_Waiter]) -> None:
+    def _commit_batch(self, batch: list[Waiter[Stored]]) -> None:
         """Store a batch in ONE transaction (one commit, one flush); a bad row fails alone."""
-        first: dict[str, _Waiter] = {}
-        repeats: list[_Waiter] = []  # a key twice in one batch: upserted after the first
+        first: dict[str, Waiter[Stored]] = {}
+        repeats: list[Waiter[Stored]] = []  # a key twice in one batch: upserted after the first
         for waiter in batch:
             if waiter.item.key in first:
                 repeats.append(waiter)

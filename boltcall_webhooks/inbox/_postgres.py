@@ -71,6 +71,7 @@ from boltcall_webhooks.inbox._backend import (
     Stored,
 )
 from boltcall_webhooks.inbox._crash import crash_point
+from boltcall_webhooks.inbox._group import GroupCommit, Waiter
 from boltcall_webhooks.inbox._rules import InboxError, redact_url
 
 __all__ = ["DEFAULT_SCHEMA", "SCHEMA_VERSION", "PostgresBackend", "open_backend"]
@@ -445,19 +446,6 @@ class _AsyncConnections:
             self.drop_idle()
 
 
-class _Waiter:
-    """One store waiting for the statement that writes it (group commit)."""
-
-    __slots__ = ("done", "error", "item", "lead", "row")
-
-    def __init__(self, item: NewDelivery) -> None:
-        self.item = item
-        self.done = threading.Event()
-        self.lead = False
-        self.row: Any = None
-        self.error: BaseException | None = None
-
-
 class PostgresBackend(Backend):
     """Stores deliveries in PostgreSQL tables (see the module docstring).
 
@@ -524,9 +512,7 @@ class PostgresBackend(Backend):
         self._listening = threading.Event()
         self._stop = threading.Event()
         self._wakes: weakref.WeakSet[threading.Event] = weakref.WeakSet()
-        self._batch_lock = threading.Lock()
-        self._queue: list[_Waiter] = []
-        self._leading = False
+        self._group: GroupCommit[Any] = GroupCommit()
 
     def _abandon_after_fork(self) -> None:
         """In a forked child: forget the parent's pools and listener without closing them."""
@@ -768,34 +754,11 @@ class PostgresBackend(Backend):
                 return row
 
             return self._stored_after_commit(item, self._run("store", work))
-        waiter = _Waiter(item)
-        with self._batch_lock:
-            self._queue.append(waiter)
-            lead = not self._leading
-            if lead:
-                self._leading = True
-        if not lead:
-            waiter.done.wait()
-        if lead or waiter.lead:
-            with self._batch_lock:
-                batch, self._queue = self._queue, []
-            try:
-                self._write_batch(batch)
-            finally:
-                with self._batch_lock:
-                    if self._queue:
-                        successor = self._queue[0]
-                        successor.lead = True
-                        successor.done.set()
-                    else:
-                        self._leading = False
-        if waiter.error is not None:
-            raise waiter.error
-        return self._stored_after_commit(item, waiter.row)
+        return self._stored_after_commit(item, self._group.submit(item, self._write_batch))
 
-    def _write_batch(self, batch: list[_Waiter]) -> None:
+    def _write_batch(self, batch: list[Waiter[Any]]) -> None:
         """Upsert the items of ``batch`` (distinct keys per statement); set each result."""
-        rounds: list[list[_Waiter]] = []
+        rounds: list[list[Waiter[Any]]] = []
         keys: list[set[str]] = []
         for waiter in batch:  # a key seen twice waits for the next statement
             for group, seen in zip(rounds, keys, strict=True):
@@ -811,17 +774,17 @@ class PostgresBackend(Backend):
                 self._write_group(group)
         except BaseException as exc:
             for waiter in batch:
-                if waiter.row is None:
+                if waiter.result is None:
                     waiter.error = exc
         finally:
             for waiter in batch:
                 waiter.done.set()
 
-    def _write_group(self, group: list[_Waiter]) -> None:
+    def _write_group(self, group: list[Waiter[Any]]) -> None:
         self.store_commits += 1
         if len(group) == 1:
             params = self._upsert_params(group[0].item)
-            group[0].row = self._run(
+            group[0].result = self._run(
                 "store", lambda conn: conn.execute(self._sql["upsert"], params).fetchone()
             )
             return
@@ -832,7 +795,7 @@ class PostgresBackend(Backend):
         )
         by_key = {row[3]: row for row in rows}
         for waiter in group:
-            waiter.row = by_key[waiter.item.key]
+            waiter.result = by_key[waiter.item.key]
 
     def _async_connections(self) -> _AsyncConnections:
         loop = asyncio.get_running_loop()
