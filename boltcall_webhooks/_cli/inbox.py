@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from boltcall_webhooks._cli.common import EXIT_INVALID, EXIT_OK, EXIT_USAGE, CliError
+from boltcall_webhooks._cli.tools import positive_int, positive_seconds
 from boltcall_webhooks.inbox import (
     URL_ENV_VAR,
     Delivery,
@@ -88,10 +89,10 @@ def add_parser(subparsers: SubParsers) -> None:
         metavar="MODULE:ATTR",
         help="the Router, e.g. myapp.hooks:router",
     )
-    work.add_argument("--concurrency", type=_positive_int, default=1, metavar="N")
+    work.add_argument("--concurrency", type=positive_int, default=1, metavar="N")
     work.add_argument(
         "--lease",
-        type=_seconds,
+        type=positive_seconds,
         default=None,
         metavar="SECONDS",
         help="how long a claimed delivery is held without renewal (default 300); a killed "
@@ -105,17 +106,17 @@ def add_parser(subparsers: SubParsers) -> None:
     listing = add("list", "list deliveries, newest first", _list)
     listing.add_argument("--state", choices=[state.value for state in DeliveryState])
     listing.add_argument("--type", metavar="T", help="only this event type")
-    listing.add_argument("--limit", type=_positive_int, default=50, metavar="N")
+    listing.add_argument("--limit", type=positive_int, default=50, metavar="N")
     listing.add_argument("--json", action="store_true", help="print a JSON array")
     listing.add_argument("--body", action="store_true", help="with --json: include bodies")
 
     show = add("show", "show one delivery (error and traceback included)", _show)
-    show.add_argument("id", type=_positive_int, metavar="ID")
+    show.add_argument("id", type=positive_int, metavar="ID")
     show.add_argument("--body", action="store_true", help="print the body too")
     show.add_argument("--json", action="store_true", help="print a JSON object")
 
     replay = add("replay", "run deliveries again from scratch (every handler)", _replay)
-    replay.add_argument("ids", nargs="*", type=_positive_int, metavar="ID")
+    replay.add_argument("ids", nargs="*", type=positive_int, metavar="ID")
     replay.add_argument("--dead", action="store_true", help="replay every dead delivery")
 
     purge = add("purge", "remove the bodies of old done deliveries (keys stay)", _purge)
@@ -147,28 +148,6 @@ def add_parser(subparsers: SubParsers) -> None:
         return EXIT_USAGE
 
     parser.set_defaults(func=usage)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        msg = f"expected a positive integer, got {text!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not (value > 0 and math.isfinite(value)):
-        msg = f"expected a positive number of seconds, got {text!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return value
 
 
 def _days(text: str) -> float:

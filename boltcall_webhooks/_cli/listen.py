@@ -21,7 +21,7 @@ from boltcall_webhooks._cli.common import (
 )
 from boltcall_webhooks._cli.receiver import Receiver
 from boltcall_webhooks._cli.send import printable
-from boltcall_webhooks._cli.tools import non_negative_seconds
+from boltcall_webhooks._cli.tools import non_negative_seconds, positive_int
 from boltcall_webhooks._errors import ConfigurationError
 from boltcall_webhooks._verifier import DEFAULT_MAX_BODY_SIZE, Verifier
 from boltcall_webhooks.testing._samples import format_timestamp
@@ -47,17 +47,6 @@ are printed on stdout (one line each, or the JSON envelope with --json);
 refusals and forwarding results go to stderr. Answers: 200 for a verified
 event, 401/413/400/405/411 otherwise, as the framework adapters answer.
 """
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        msg = f"expected a positive whole number, got {text!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return value
 
 
 def _port(text: str) -> int:
@@ -99,7 +88,7 @@ def add_parser(subparsers: SubParsers) -> None:
     )
     parser.add_argument(
         "--max-body-size",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_MAX_BODY_SIZE,
         metavar="BYTES",
         help=f"refuse larger bodies with 413 (default: {DEFAULT_MAX_BODY_SIZE})",
@@ -114,7 +103,7 @@ def add_parser(subparsers: SubParsers) -> None:
     )
     parser.add_argument(
         "--max-requests",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="stop after answering N requests (default: run until Ctrl-C)",
     )

@@ -27,7 +27,7 @@ from boltcall_webhooks.testing._samples import sample_payload
 if TYPE_CHECKING:
     from boltcall_webhooks._cli.common import SubParsers
 
-__all__ = ["add_parser", "non_negative_seconds", "positive_seconds"]
+__all__ = ["add_parser", "non_negative_seconds", "positive_int", "positive_seconds"]
 
 _SIGN_EXAMPLES: Final = """\
   export BOLTCALL_WEBHOOK_SECRET=whsec_...
@@ -69,6 +69,18 @@ def positive_seconds(text: str) -> float:
     value = non_negative_seconds(text)
     if value == 0:
         msg = f"expected a number of seconds above zero, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number above zero."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        msg = f"expected a positive whole number, got {text!r}"
         raise argparse.ArgumentTypeError(msg)
     return value
 

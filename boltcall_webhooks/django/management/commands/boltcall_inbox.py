@@ -25,6 +25,7 @@ from django.utils.module_loading import import_string
 
 from boltcall_webhooks._cli import inbox as cli
 from boltcall_webhooks._cli.common import EXIT_USAGE, CliError
+from boltcall_webhooks._cli.tools import positive_int, positive_seconds
 from boltcall_webhooks._errors import ConfigurationError
 from boltcall_webhooks.inbox import DeliveryState, Inbox, InboxError
 
@@ -84,8 +85,8 @@ class Command(BaseCommand):
 
         work = add("work", "run the worker loop until SIGTERM/SIGINT (or until idle: --once)")
         work.add_argument("--router", metavar="DOTTED.PATH", help="e.g. myapp.hooks.router")
-        work.add_argument("--concurrency", type=cli._positive_int, default=1, metavar="N")
-        work.add_argument("--lease", type=cli._seconds, default=None, metavar="SECONDS")
+        work.add_argument("--concurrency", type=positive_int, default=1, metavar="N")
+        work.add_argument("--lease", type=positive_seconds, default=None, metavar="SECONDS")
         work.add_argument("--once", action="store_true", help="process what is due, then exit")
 
         stats = add("stats", "count the deliveries in each state")
@@ -94,17 +95,17 @@ class Command(BaseCommand):
         listing = add("list", "list deliveries, newest first")
         listing.add_argument("--state", choices=[state.value for state in DeliveryState])
         listing.add_argument("--type", metavar="T", help="only this event type")
-        listing.add_argument("--limit", type=cli._positive_int, default=50, metavar="N")
+        listing.add_argument("--limit", type=positive_int, default=50, metavar="N")
         listing.add_argument("--json", action="store_true", help="print a JSON array")
         listing.add_argument("--body", action="store_true", help="with --json: include bodies")
 
         show = add("show", "show one delivery (error and traceback included)")
-        show.add_argument("id", type=cli._positive_int, metavar="ID")
+        show.add_argument("id", type=positive_int, metavar="ID")
         show.add_argument("--body", action="store_true", help="print the body too")
         show.add_argument("--json", action="store_true", help="print a JSON object")
 
         replay = add("replay", "run deliveries again from scratch (every handler)")
-        replay.add_argument("ids", nargs="*", type=cli._positive_int, metavar="ID")
+        replay.add_argument("ids", nargs="*", type=positive_int, metavar="ID")
         replay.add_argument("--dead", action="store_true", help="replay every dead delivery")
 
         purge = add("purge", "remove the bodies of old done deliveries (keys stay)")
